@@ -1,0 +1,309 @@
+/**
+ * The `OpenSsl` service: the interface every binding implements. `@effect-openssl/node`
+ * provides it over the real library (koffi); `@effect-openssl/test` provides a pure model
+ * of the handle lifecycle. The rest of the core is written against this interface only.
+ *
+ * The operations are synchronous and low level on purpose: they are called on hot paths
+ * (one native call each, ~40 ns through koffi), so they do not allocate Effects. Each
+ * operation either returns or throws one of the `SslError` values; the core turns them into
+ * typed failures. Native objects are named by `NativeRef`: their address plus the id the
+ * binding stamped on them (in an ex_data slot), so free events can be matched to objects.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Redacted from "effect/Redacted"
+import type { NativeKind } from "./SslError.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@effect-openssl/core/OpenSsl")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * Which side(s) of a connection a context serves; picks `TLS_client_method`,
+ * `TLS_server_method` or `TLS_method`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Role = "client" | "server" | "any"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ProtocolVersion = "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"
+
+/**
+ * Peer verification:
+ * - `"none"`: do not verify (`SSL_VERIFY_NONE`); a server does not ask for a client certificate.
+ * - `"peer"`: verify the peer's chain (`SSL_VERIFY_PEER`); a server asks for a client
+ *   certificate but accepts a client without one.
+ * - `"require"`: as `"peer"`, and a server rejects a client without a certificate
+ *   (`SSL_VERIFY_FAIL_IF_NO_PEER_CERT`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type VerifyMode = "none" | "peer" | "require"
+
+/**
+ * Session cache mode (`SSL_CTX_set_session_cache_mode`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SessionCacheMode = "off" | "client" | "server" | "both"
+
+/**
+ * Named `SSL_OP_*` flags. Flags that only exist from OpenSSL 3.0 on are rejected with a
+ * typed error on older libraries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OptionFlag =
+  | "NO_EXTENDED_MASTER_SECRET"
+  | "CLEANSE_PLAINTEXT"
+  | "LEGACY_SERVER_CONNECT"
+  | "ENABLE_KTLS"
+  | "TLSEXT_PADDING"
+  | "SAFARI_ECDHE_ECDSA_BUG"
+  | "IGNORE_UNEXPECTED_EOF"
+  | "ALLOW_CLIENT_RENEGOTIATION"
+  | "DISABLE_TLSEXT_CA_NAMES"
+  | "ALLOW_NO_DHE_KEX"
+  | "DONT_INSERT_EMPTY_FRAGMENTS"
+  | "NO_QUERY_MTU"
+  | "COOKIE_EXCHANGE"
+  | "NO_TICKET"
+  | "CISCO_ANYCONNECT"
+  | "NO_SESSION_RESUMPTION_ON_RENEGOTIATION"
+  | "NO_COMPRESSION"
+  | "ALLOW_UNSAFE_LEGACY_RENEGOTIATION"
+  | "NO_ENCRYPT_THEN_MAC"
+  | "ENABLE_MIDDLEBOX_COMPAT"
+  | "PRIORITIZE_CHACHA"
+  | "CIPHER_SERVER_PREFERENCE"
+  | "TLS_ROLLBACK_BUG"
+  | "NO_ANTI_REPLAY"
+  | "NO_SSLv3"
+  | "NO_TLSv1"
+  | "NO_TLSv1_2"
+  | "NO_TLSv1_1"
+  | "NO_TLSv1_3"
+  | "NO_RENEGOTIATION"
+  | "CRYPTOPRO_TLSEXT_BUG"
+
+/**
+ * A context configuration after validation: what the binding applies with
+ * `SSL_CTX_new` and the `SSL_CTX_set_*` calls. Built by `SslContext.make` from the user's
+ * options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ContextConfig {
+  readonly role: Role
+  readonly minProtocol: ProtocolVersion | undefined
+  readonly maxProtocol: ProtocolVersion | undefined
+  readonly options: ReadonlyArray<OptionFlag>
+  readonly verifyMode: VerifyMode
+  readonly verifyDepth: number | undefined
+  readonly sessionTimeoutSeconds: number | undefined
+  readonly sessionCacheMode: SessionCacheMode | undefined
+  readonly trustedCertificates: ReadonlyArray<string>
+  readonly trustSystemDefaults: boolean
+  readonly certificate:
+    | {
+      readonly chain: string
+      readonly key: Redacted.Redacted<string>
+      readonly passphrase: Redacted.Redacted<string> | undefined
+    }
+    | undefined
+  readonly cipherList: string | undefined
+  readonly ciphersuites: string | undefined
+  readonly groups: string | undefined
+  readonly alpnProtocols: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Settings read back from a native object, for inspection and tests. `options` holds the
+ * named flags that are set; `optionBits` the raw `SSL_OP_*` mask.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  /** The method's role: compared by identity with `TLS_{client,server,}_method()`. */
+  readonly role: Role
+  readonly minProtocol: ProtocolVersion | undefined
+  readonly maxProtocol: ProtocolVersion | undefined
+  readonly options: ReadonlyArray<OptionFlag>
+  readonly optionBits: bigint
+  /** The `SSL_MODE_*` mask. */
+  readonly mode: number
+  readonly verifyMode: VerifyMode
+  /** The raw `SSL_VERIFY_*` mask (includes `CLIENT_ONCE` / `POST_HANDSHAKE` if set). */
+  readonly verifyModeBits: number
+  readonly verifyDepth: number
+  /** The TLS ≤ 1.2 cipher names, in preference order (TLS 1.3 suites included, as OpenSSL lists them). */
+  readonly ciphers: ReadonlyArray<string>
+  /** Session lifetime in seconds, from the (session) context. */
+  readonly sessionTimeoutSeconds: number
+  readonly sessionCacheMode: SessionCacheMode
+}
+
+/**
+ * Settings of an `SSL` handle: the context-level ones plus per-connection state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SslSettings extends Settings {
+  /** `SSL_is_server`: accept state (true) or connect state (false). */
+  readonly isServer: boolean
+  /** The SNI host name set on this handle (`SSL_get_servername`), if any. */
+  readonly hostName: string | undefined
+  /** `SSL_in_before`: true while the handshake has not started. */
+  readonly inBefore: boolean
+}
+
+/**
+ * A native object as the binding names it: its address and the id stamped on it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NativeRef {
+  readonly kind: NativeKind
+  readonly address: bigint
+  readonly id: number
+}
+
+/**
+ * A native object was freed (observed by an ex_data free callback, or by the model).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FreeEvent {
+  readonly kind: NativeKind
+  readonly id: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Version {
+  /** e.g. `"OpenSSL 3.0.19 27 Jan 2026"`. */
+  readonly text: string
+  /** `OpenSSL_version_num()`, e.g. `0x30000130`. */
+  readonly number: number
+  readonly major: number
+  readonly minor: number
+  readonly patch: number
+}
+
+/**
+ * What the library in use can do, detected by symbol and version.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Features {
+  /** Named `SSL_OP_*` flags this library knows. */
+  readonly optionFlags: ReadonlyArray<OptionFlag>
+  /** Hybrid post-quantum key exchange groups (`X25519MLKEM768`, OpenSSL ≥ 3.5). */
+  readonly postQuantumGroups: boolean
+  /** `SSL_CTX_set_keylog_callback`. */
+  readonly keylog: boolean
+  /** `SSL_CTX_set_client_hello_cb`. */
+  readonly clientHelloCallback: boolean
+  /** RFC 8879 certificate compression (`SSL_CTX_compress_certs`, OpenSSL ≥ 3.2). */
+  readonly certificateCompression: boolean
+  /** Native frees are observed through an ex_data free callback. */
+  readonly freeObservation: boolean
+}
+
+/**
+ * What one step of `SSL_do_handshake` left to do, from `SSL_get_error`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HandshakeStep = "done" | "want-read" | "want-write"
+
+/**
+ * The binding's interface. Methods throw `SslError` values (never anything else) when a
+ * native call fails; a failing constructor has released whatever it allocated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenSsl {
+  readonly [TypeId]: TypeId
+  /** Where the implementation comes from: Node's own OpenSSL, an external library, or a model. */
+  readonly implementation: "node" | "library" | "model"
+  readonly version: Version
+  readonly features: Features
+
+  /** `SSL_CTX_new` and configuration; the returned object has one reference. */
+  readonly contextNew: (config: ContextConfig) => NativeRef
+  /** `SSL_CTX_free`: drops one reference. */
+  readonly contextFree: (ctx: NativeRef) => void
+  readonly contextSettings: (ctx: NativeRef) => Settings
+
+  /** `SSL_new`: a handle with one reference, inheriting the context's settings. */
+  readonly sslNew: (ctx: NativeRef) => NativeRef
+  /** `SSL_up_ref`. */
+  readonly sslUpRef: (ssl: NativeRef) => void
+  /** `SSL_free`: drops one reference. */
+  readonly sslFree: (ssl: NativeRef) => void
+  /**
+   * `SSL_dup`. A new object (fresh id, library-owned ex_data reset) while `ssl` is in its
+   * initial state; otherwise the same object with one more reference.
+   */
+  readonly sslDup: (ssl: NativeRef) => NativeRef
+  /** `SSL_in_before`. */
+  readonly sslInBefore: (ssl: NativeRef) => boolean
+  readonly sslSettings: (ssl: NativeRef) => SslSettings
+  /** `SSL_set_connect_state` / `SSL_set_accept_state`. */
+  readonly sslSetRole: (ssl: NativeRef, role: "client" | "server") => void
+  /** `SSL_set_tlsext_host_name` (SNI). */
+  readonly sslSetHostName: (ssl: NativeRef, hostName: string) => void
+
+  /** Attach a fresh pair of memory BIOs (`SSL_set_bio` takes them): ciphertext in and out. */
+  readonly sslAttachMemory: (ssl: NativeRef) => void
+  /** Feed ciphertext received from the peer into the input BIO. */
+  readonly sslFeed: (ssl: NativeRef, bytes: Uint8Array) => void
+  /** Drain ciphertext for the peer from the output BIO into `into`; returns the byte count (0: nothing yet). */
+  readonly sslDrain: (ssl: NativeRef, into: Uint8Array) => number
+  /** Bytes waiting in the output BIO. */
+  readonly sslPendingOutput: (ssl: NativeRef) => number
+  /** One `SSL_do_handshake` call. */
+  readonly sslHandshake: (ssl: NativeRef) => HandshakeStep
+
+  /**
+   * Subscribe to native free events. Returns the unsubscribe function. Only meaningful when
+   * `features.freeObservation` is true.
+   */
+  readonly observeFrees: (listener: (event: FreeEvent) => void) => () => void
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const OpenSsl: Context.Tag<OpenSsl, OpenSsl> = Context.GenericTag<OpenSsl>("@effect-openssl/core/OpenSsl")

@@ -1,0 +1,24 @@
+/**
+ * @since 0.1.0
+ */
+export * as Diagnostics from "./Diagnostics.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OpenSsl from "./OpenSsl.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Ssl from "./Ssl.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SslContext from "./SslContext.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SslError from "./SslError.js"

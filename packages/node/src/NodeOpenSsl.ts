@@ -1,0 +1,165 @@
+/**
+ * The koffi binding: provides the `OpenSsl` service over real OpenSSL.
+ *
+ * - `layer` binds Node's own OpenSSL through the process's exported symbols
+ *   (`koffi.load(null)`): exactly `process.versions.openssl`, nothing to install.
+ * - `layerLibrary` loads an external OpenSSL 1.1.1 or 3.x with `RTLD_DEEPBIND`, so it binds to
+ *   its own libcrypto instead of Node's copy.
+ * - `layerConfig` picks between them from `EFFECT_OPENSSL_LIBSSL` / `EFFECT_OPENSSL_LIBCRYPTO`.
+ *
+ * @since 0.1.0
+ */
+import { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { makeBinding, readVersion } from "./internal/binding.js"
+import { load, LoadFailure, type Source } from "./internal/ffi/load.js"
+
+/**
+ * Loading OpenSSL failed: the library was not found, a required symbol is missing, or the
+ * version is older than 1.1.1. `tried` names what was attempted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OpenSslLoadError extends Data.TaggedError("OpenSslLoadError")<{
+  readonly reason: "LibraryNotFound" | "SymbolMissing" | "UnsupportedVersion"
+  readonly tried: ReadonlyArray<string>
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `cannot bind OpenSSL (${this.reason}): ${this.detail}; tried ${this.tried.join(", ")}`
+  }
+}
+
+/**
+ * Binding options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Observe native frees through ex_data free callbacks (`OpenSsl.observeFrees`). The
+   * callback runs for every SSL/SSL_CTX freed in the process, so it is off by default; tests
+   * and leak hunts turn it on.
+   */
+  readonly observeFrees?: boolean | undefined
+}
+
+/**
+ * Options for an external library.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LibraryOptions extends Options {
+  /** Path or soname of libssl, e.g. `"libssl.so.3"` or `"/usr/lib/x86_64-linux-gnu/libssl.so.3"`. */
+  readonly libssl: string
+  /** Path of libcrypto, when it is not found through libssl's own dependencies. */
+  readonly libcrypto?: string | undefined
+}
+
+const MIN_VERSION = 0x10101000
+
+const describe = (source: Source): Array<string> =>
+  source._tag === "Process"
+    ? ["the process's own symbols (koffi.load(null))"]
+    : source.libcrypto === undefined
+    ? [source.libssl]
+    : [source.libcrypto, source.libssl]
+
+/**
+ * Bind OpenSSL from `source`, as a scoped service (the ex_data registrations are undone when
+ * the scope closes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  source: Source,
+  options?: Options
+): Effect.Effect<OpenSsl, OpenSslLoadError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const loaded = load(source)
+        const version = readVersion(loaded.native)
+        if (version.number < MIN_VERSION) {
+          throw new LoadFailure("UnsupportedVersion", `${version.text} is older than 1.1.1`)
+        }
+        return makeBinding(loaded, {
+          implementation: source._tag === "Process" ? "node" : "library",
+          observeFrees: options?.observeFrees ?? false
+        })
+      },
+      catch: (e) =>
+        e instanceof LoadFailure
+          ? new OpenSslLoadError({ reason: e.reason, tried: describe(source), detail: e.detail, cause: e.cause })
+          : new OpenSslLoadError({ reason: "LibraryNotFound", tried: describe(source), detail: String(e), cause: e })
+    }),
+    (binding) => Effect.sync(binding.close)
+  ).pipe(Effect.map((binding) => binding.service))
+
+/**
+ * Node's own OpenSSL, through the symbols the `node` executable exports.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<OpenSsl, OpenSslLoadError> = Layer.scoped(OpenSsl, make({ _tag: "Process" }))
+
+/**
+ * Node's own OpenSSL, with options (e.g. free observation for tests).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (options: Options): Layer.Layer<OpenSsl, OpenSslLoadError> =>
+  Layer.scoped(OpenSsl, make({ _tag: "Process" }, options))
+
+/**
+ * An external OpenSSL (1.1.1 or 3.x), loaded with `RTLD_DEEPBIND`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLibrary = (options: LibraryOptions): Layer.Layer<OpenSsl, OpenSslLoadError> =>
+  Layer.scoped(
+    OpenSsl,
+    make({ _tag: "Library", libssl: options.libssl, libcrypto: options.libcrypto }, options)
+  )
+
+/**
+ * Reads `EFFECT_OPENSSL_LIBSSL` (and optionally `EFFECT_OPENSSL_LIBCRYPTO`): an external
+ * library when set, Node's own OpenSSL otherwise.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options?: Options
+): Layer.Layer<OpenSsl, OpenSslLoadError | ConfigError.ConfigError> =>
+  Layer.scoped(
+    OpenSsl,
+    Effect.flatMap(
+      Config.all([
+        Config.option(Config.nonEmptyString("EFFECT_OPENSSL_LIBSSL")),
+        Config.option(Config.nonEmptyString("EFFECT_OPENSSL_LIBCRYPTO"))
+      ]),
+      ([libssl, libcrypto]) =>
+        make(
+          Option.isNone(libssl)
+            ? { _tag: "Process" }
+            : { _tag: "Library", libssl: libssl.value, libcrypto: Option.getOrUndefined(libcrypto) },
+          options
+        )
+    )
+  )

@@ -1,0 +1,92 @@
+/**
+ * Named constants for the macros the binding calls through `*_ctrl`, and the flag tables.
+ * Values from OpenSSL's `ssl.h`, `tls1.h`, `bio.h`, `crypto.h`, `err.h` (stable from 1.1.1
+ * through 3.5 unless noted).
+ */
+import type { OptionFlag, ProtocolVersion } from "@effect-openssl/core/OpenSsl"
+
+export const SSL_CTRL = {
+  MODE: 33,
+  SET_SESS_CACHE_MODE: 44,
+  GET_SESS_CACHE_MODE: 45,
+  SET_TLSEXT_HOSTNAME: 55,
+  CHAIN_CERT: 89,
+  SET_GROUPS_LIST: 92,
+  SET_MIN_PROTO_VERSION: 123,
+  SET_MAX_PROTO_VERSION: 124,
+  GET_MIN_PROTO_VERSION: 130,
+  GET_MAX_PROTO_VERSION: 131
+} as const
+
+export const BIO_C_SET_BUF_MEM_EOF_RETURN = 130
+
+export const TLSEXT_NAMETYPE_host_name = 0
+
+export const SSL_ERROR = {
+  NONE: 0,
+  SSL: 1,
+  WANT_READ: 2,
+  WANT_WRITE: 3,
+  WANT_X509_LOOKUP: 4,
+  SYSCALL: 5,
+  ZERO_RETURN: 6,
+  WANT_CONNECT: 7,
+  WANT_ACCEPT: 8,
+  WANT_ASYNC: 9,
+  WANT_ASYNC_JOB: 10,
+  WANT_CLIENT_HELLO_CB: 11
+} as const
+
+export const SSL_ERROR_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(SSL_ERROR).map(([name, code]) => [code, `SSL_ERROR_${name}`])
+)
+
+export const SSL_VERIFY = { NONE: 0, PEER: 1, FAIL_IF_NO_PEER_CERT: 2, CLIENT_ONCE: 4, POST_HANDSHAKE: 8 } as const
+
+export const SSL_SESS_CACHE = { off: 0, client: 1, server: 2, both: 3 } as const
+
+export const CRYPTO_EX_INDEX = { SSL: 0, SSL_CTX: 1, SSL_SESSION: 2 } as const
+
+export const OPENSSL_VERSION_TEXT = 0
+
+export const protocolVersions: Record<ProtocolVersion, number> = {
+  "TLSv1": 0x301,
+  "TLSv1.1": 0x302,
+  "TLSv1.2": 0x303,
+  "TLSv1.3": 0x304
+}
+
+/** `SSL_OP_*` bit numbers, and the OpenSSL version that introduced each flag. */
+export const optionBits: ReadonlyArray<readonly [OptionFlag, bit: number, since: number]> = [
+  ["NO_EXTENDED_MASTER_SECRET", 0, 0x30000000],
+  ["CLEANSE_PLAINTEXT", 1, 0x30000000],
+  ["LEGACY_SERVER_CONNECT", 2, 0x10101000],
+  ["ENABLE_KTLS", 3, 0x30000000],
+  ["TLSEXT_PADDING", 4, 0x10101000],
+  ["SAFARI_ECDHE_ECDSA_BUG", 6, 0x10101000],
+  ["IGNORE_UNEXPECTED_EOF", 7, 0x30000000],
+  ["ALLOW_CLIENT_RENEGOTIATION", 8, 0x30000000],
+  ["DISABLE_TLSEXT_CA_NAMES", 9, 0x30000000],
+  ["ALLOW_NO_DHE_KEX", 10, 0x10101000],
+  ["DONT_INSERT_EMPTY_FRAGMENTS", 11, 0x10101000],
+  ["NO_QUERY_MTU", 12, 0x10101000],
+  ["COOKIE_EXCHANGE", 13, 0x10101000],
+  ["NO_TICKET", 14, 0x10101000],
+  ["CISCO_ANYCONNECT", 15, 0x10101000],
+  ["NO_SESSION_RESUMPTION_ON_RENEGOTIATION", 16, 0x10101000],
+  ["NO_COMPRESSION", 17, 0x10101000],
+  ["ALLOW_UNSAFE_LEGACY_RENEGOTIATION", 18, 0x10101000],
+  ["NO_ENCRYPT_THEN_MAC", 19, 0x10101000],
+  ["ENABLE_MIDDLEBOX_COMPAT", 20, 0x10101000],
+  ["PRIORITIZE_CHACHA", 21, 0x10101000],
+  ["CIPHER_SERVER_PREFERENCE", 22, 0x10101000],
+  ["TLS_ROLLBACK_BUG", 23, 0x10101000],
+  ["NO_ANTI_REPLAY", 24, 0x10101000],
+  ["NO_SSLv3", 25, 0x10101000],
+  ["NO_TLSv1", 26, 0x10101000],
+  ["NO_TLSv1_2", 27, 0x10101000],
+  ["NO_TLSv1_1", 28, 0x10101000],
+  ["NO_TLSv1_3", 29, 0x10101000],
+  ["NO_RENEGOTIATION", 30, 0x10101000],
+  ["CRYPTOPRO_TLSEXT_BUG", 31, 0x10101000]
+]

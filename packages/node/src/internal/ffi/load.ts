@@ -1,0 +1,78 @@
+import * as koffi from "koffi"
+import { callbackPrototypes, type Native, table } from "./table.js"
+
+/** Why loading failed, before it becomes an `OpenSslLoadError`. */
+export class LoadFailure {
+  constructor(
+    readonly reason: "LibraryNotFound" | "SymbolMissing" | "UnsupportedVersion",
+    readonly detail: string,
+    readonly cause?: unknown
+  ) {}
+}
+
+/** Where the symbols come from: the running process, or external libraries. */
+export type Source =
+  | { readonly _tag: "Process" }
+  | { readonly _tag: "Library"; readonly libssl: string; readonly libcrypto: string | undefined }
+
+export interface Loaded {
+  readonly native: Native
+  /** Koffi type of a pointer to the ex_data free callback, for `koffi.register`. */
+  readonly exDataFreeType: koffi.TypeObject
+}
+
+const openLibrary = (path: string | null): koffi.LibraryHandle => {
+  try {
+    // RTLD_DEEPBIND: an external libssl must bind to its own libcrypto, not to the copy
+    // Node exports (default flags silently cross-bind hundreds of symbols; see DESIGN.md).
+    return path === null ? koffi.load(null) : koffi.load(path, { deep: true })
+  } catch (cause) {
+    throw new LoadFailure("LibraryNotFound", `cannot load ${path ?? "the process's own symbols"}`, cause)
+  }
+}
+
+let protoTypes: koffi.TypeObject | undefined
+
+/** Declare the callback prototypes once per process (koffi type names are global). */
+const declarePrototypes = (): koffi.TypeObject => {
+  if (protoTypes === undefined) {
+    protoTypes = koffi.pointer(koffi.proto(callbackPrototypes.ExDataFree))
+  }
+  return protoTypes
+}
+
+const cache = new Map<string, Loaded>()
+
+/**
+ * Bind every table entry. A missing required symbol is a `LoadFailure` naming it; a missing
+ * optional one is left `undefined` (feature detection). Bound tables are cached per source:
+ * koffi declarations are costly and immutable.
+ */
+export const load = (source: Source): Loaded => {
+  const key = source._tag === "Process" ? "process" : `${source.libssl}\0${source.libcrypto ?? ""}`
+  const cached = cache.get(key)
+  if (cached !== undefined) return cached
+  const exDataFreeType = declarePrototypes()
+  let sslLib: koffi.LibraryHandle
+  let cryptoLib: koffi.LibraryHandle
+  if (source._tag === "Process") {
+    sslLib = cryptoLib = openLibrary(null)
+  } else {
+    // libcrypto first, so libssl's DEEPBIND search finds the same copy the caller named.
+    cryptoLib = source.libcrypto === undefined ? openLibrary(source.libssl) : openLibrary(source.libcrypto)
+    sslLib = source.libcrypto === undefined ? cryptoLib : openLibrary(source.libssl)
+  }
+  const native: Record<string, unknown> = {}
+  for (const [name, decl] of Object.entries(table)) {
+    const lib = decl.library === "ssl" ? sslLib : cryptoLib
+    try {
+      native[name] = lib.func(decl.proto)
+    } catch (cause) {
+      if (decl.optional) continue
+      throw new LoadFailure("SymbolMissing", `${name} not found`, cause)
+    }
+  }
+  const loaded: Loaded = { native: native as unknown as Native, exDataFreeType }
+  cache.set(key, loaded)
+  return loaded
+}

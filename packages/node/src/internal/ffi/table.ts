@@ -1,0 +1,195 @@
+/**
+ * Every native function the binding calls, declared once. Each entry is a C prototype plus
+ * the library that exports it; the TypeScript signature comes from the type parameters, so
+ * the bound object (`Native`) is typed without a second list. Macros have no symbol and go
+ * through `SSL_ctrl` / `SSL_CTX_ctrl` / `BIO_ctrl` with the constants in `constants.ts`.
+ *
+ * `optional` entries are feature-detected: they are `undefined` when the library lacks them.
+ *
+ * Pointers are BigInts in koffi 3 (NULL is `null`); `long`/`uint64_t` values arrive as
+ * numbers when they fit, BigInts otherwise.
+ */
+
+/** A native pointer. */
+export type Ptr = bigint
+/** A native pointer argument or result that may be NULL. */
+export type PtrOrNull = bigint | null
+/** Memory passed to a `void *` parameter: zero-copy for the duration of the call. */
+export type Bytes = Uint8Array
+type Long = number | bigint
+
+/** One table entry: prototype and where to find it; the type parameters carry the TS signature. */
+export interface Decl<Args extends ReadonlyArray<unknown>, R, Optional extends boolean = false> {
+  readonly proto: string
+  readonly library: "ssl" | "crypto"
+  readonly optional: Optional
+  /** Phantom: never set. */
+  readonly signature?: (...args: Args) => R
+}
+
+const ssl = <Args extends ReadonlyArray<unknown>, R>(proto: string): Decl<Args, R> => ({
+  proto,
+  library: "ssl",
+  optional: false
+})
+const crypto = <Args extends ReadonlyArray<unknown>, R>(proto: string): Decl<Args, R> => ({
+  proto,
+  library: "crypto",
+  optional: false
+})
+const optional = <Args extends ReadonlyArray<unknown>, R>(decl: Decl<Args, R>): Decl<Args, R, true> => ({
+  ...decl,
+  optional: true
+})
+
+/** Callback prototypes referenced by name in the table (declared before the functions). */
+export const callbackPrototypes = {
+  ExDataFree: "void ExDataFree(void *parent, void *ptr, void *ad, int idx, long argl, void *argp)"
+} as const
+
+export const table = {
+  // version
+  OpenSSL_version_num: crypto<[], number>("unsigned long OpenSSL_version_num()"),
+  OpenSSL_version: crypto<[type: number], string>("const char *OpenSSL_version(int type)"),
+
+  // methods
+  TLS_method: ssl<[], Ptr>("const void *TLS_method()"),
+  TLS_client_method: ssl<[], Ptr>("const void *TLS_client_method()"),
+  TLS_server_method: ssl<[], Ptr>("const void *TLS_server_method()"),
+
+  // SSL_CTX
+  SSL_CTX_new: ssl<[method: Ptr], PtrOrNull>("void *SSL_CTX_new(const void *method)"),
+  SSL_CTX_free: ssl<[ctx: Ptr], void>("void SSL_CTX_free(void *ctx)"),
+  SSL_CTX_ctrl: ssl<[ctx: Ptr, cmd: number, larg: Long, parg: PtrOrNull | Bytes], Long>(
+    "long SSL_CTX_ctrl(void *ctx, int cmd, long larg, void *parg)"
+  ),
+  SSL_CTX_get_ssl_method: ssl<[ctx: Ptr], Ptr>("const void *SSL_CTX_get_ssl_method(const void *ctx)"),
+  SSL_CTX_set_options: ssl<[ctx: Ptr, options: Long], Long>("uint64_t SSL_CTX_set_options(void *ctx, uint64_t op)"),
+  SSL_CTX_get_options: ssl<[ctx: Ptr], Long>("uint64_t SSL_CTX_get_options(const void *ctx)"),
+  SSL_CTX_set_verify: ssl<[ctx: Ptr, mode: number, callback: PtrOrNull], void>(
+    "void SSL_CTX_set_verify(void *ctx, int mode, void *callback)"
+  ),
+  SSL_CTX_set_verify_depth: ssl<[ctx: Ptr, depth: number], void>("void SSL_CTX_set_verify_depth(void *ctx, int depth)"),
+  SSL_CTX_get_verify_mode: ssl<[ctx: Ptr], number>("int SSL_CTX_get_verify_mode(const void *ctx)"),
+  SSL_CTX_get_verify_depth: ssl<[ctx: Ptr], number>("int SSL_CTX_get_verify_depth(const void *ctx)"),
+  SSL_CTX_set_timeout: ssl<[ctx: Ptr, seconds: Long], Long>("long SSL_CTX_set_timeout(void *ctx, long t)"),
+  SSL_CTX_get_timeout: ssl<[ctx: Ptr], Long>("long SSL_CTX_get_timeout(const void *ctx)"),
+  SSL_CTX_set_default_verify_paths: ssl<[ctx: Ptr], number>("int SSL_CTX_set_default_verify_paths(void *ctx)"),
+  SSL_CTX_get_cert_store: ssl<[ctx: Ptr], Ptr>("void *SSL_CTX_get_cert_store(const void *ctx)"),
+  SSL_CTX_use_certificate: ssl<[ctx: Ptr, x509: Ptr], number>("int SSL_CTX_use_certificate(void *ctx, void *x509)"),
+  SSL_CTX_use_PrivateKey: ssl<[ctx: Ptr, pkey: Ptr], number>("int SSL_CTX_use_PrivateKey(void *ctx, void *pkey)"),
+  SSL_CTX_check_private_key: ssl<[ctx: Ptr], number>("int SSL_CTX_check_private_key(const void *ctx)"),
+  SSL_CTX_set_cipher_list: ssl<[ctx: Ptr, list: string], number>(
+    "int SSL_CTX_set_cipher_list(void *ctx, const char *list)"
+  ),
+  SSL_CTX_set_ciphersuites: ssl<[ctx: Ptr, list: string], number>(
+    "int SSL_CTX_set_ciphersuites(void *ctx, const char *list)"
+  ),
+  SSL_CTX_set_alpn_protos: ssl<[ctx: Ptr, wire: Bytes, length: number], number>(
+    "int SSL_CTX_set_alpn_protos(void *ctx, const uint8_t *wire, unsigned int length)"
+  ),
+  SSL_CTX_get_ciphers: ssl<[ctx: Ptr], PtrOrNull>("void *SSL_CTX_get_ciphers(const void *ctx)"),
+  SSL_CTX_set_ex_data: ssl<[ctx: Ptr, index: number, data: PtrOrNull], number>(
+    "int SSL_CTX_set_ex_data(void *ctx, int idx, void *data)"
+  ),
+  SSL_CTX_set_keylog_callback: optional(
+    ssl<[ctx: Ptr, callback: PtrOrNull], void>("void SSL_CTX_set_keylog_callback(void *ctx, void *cb)")
+  ),
+  SSL_CTX_set_client_hello_cb: optional(
+    ssl<[ctx: Ptr, callback: PtrOrNull, arg: PtrOrNull], void>(
+      "void SSL_CTX_set_client_hello_cb(void *ctx, void *cb, void *arg)"
+    )
+  ),
+  SSL_CTX_compress_certs: optional(ssl<[ctx: Ptr, alg: number], number>("int SSL_CTX_compress_certs(void *ctx, int alg)")),
+
+  // SSL
+  SSL_new: ssl<[ctx: Ptr], PtrOrNull>("void *SSL_new(void *ctx)"),
+  SSL_free: ssl<[ssl: Ptr], void>("void SSL_free(void *ssl)"),
+  SSL_up_ref: ssl<[ssl: Ptr], number>("int SSL_up_ref(void *ssl)"),
+  SSL_dup: ssl<[ssl: Ptr], PtrOrNull>("void *SSL_dup(void *ssl)"),
+  SSL_in_before: ssl<[ssl: Ptr], number>("int SSL_in_before(const void *ssl)"),
+  SSL_is_server: ssl<[ssl: Ptr], number>("int SSL_is_server(const void *ssl)"),
+  SSL_set_connect_state: ssl<[ssl: Ptr], void>("void SSL_set_connect_state(void *ssl)"),
+  SSL_set_accept_state: ssl<[ssl: Ptr], void>("void SSL_set_accept_state(void *ssl)"),
+  SSL_ctrl: ssl<[ssl: Ptr, cmd: number, larg: Long, parg: PtrOrNull | Bytes], Long>(
+    "long SSL_ctrl(void *ssl, int cmd, long larg, void *parg)"
+  ),
+  SSL_get_ssl_method: ssl<[ssl: Ptr], Ptr>("const void *SSL_get_ssl_method(const void *ssl)"),
+  SSL_get_SSL_CTX: ssl<[ssl: Ptr], Ptr>("void *SSL_get_SSL_CTX(const void *ssl)"),
+  SSL_get_options: ssl<[ssl: Ptr], Long>("uint64_t SSL_get_options(const void *ssl)"),
+  SSL_get_verify_mode: ssl<[ssl: Ptr], number>("int SSL_get_verify_mode(const void *ssl)"),
+  SSL_get_verify_depth: ssl<[ssl: Ptr], number>("int SSL_get_verify_depth(const void *ssl)"),
+  SSL_get_ciphers: ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get_ciphers(const void *ssl)"),
+  SSL_get_servername: ssl<[ssl: Ptr, type: number], string | null>(
+    "const char *SSL_get_servername(const void *ssl, int type)"
+  ),
+  SSL_set_ex_data: ssl<[ssl: Ptr, index: number, data: PtrOrNull], number>(
+    "int SSL_set_ex_data(void *ssl, int idx, void *data)"
+  ),
+  SSL_get_ex_data: ssl<[ssl: Ptr, index: number], PtrOrNull>("void *SSL_get_ex_data(const void *ssl, int idx)"),
+  SSL_set_bio: ssl<[ssl: Ptr, rbio: Ptr, wbio: Ptr], void>("void SSL_set_bio(void *ssl, void *rbio, void *wbio)"),
+  SSL_get_rbio: ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get_rbio(const void *ssl)"),
+  SSL_get_wbio: ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get_wbio(const void *ssl)"),
+  SSL_do_handshake: ssl<[ssl: Ptr], number>("int SSL_do_handshake(void *ssl)"),
+  SSL_get_error: ssl<[ssl: Ptr, ret: number], number>("int SSL_get_error(const void *ssl, int ret)"),
+  SSL_CIPHER_get_name: ssl<[cipher: Ptr], string>("const char *SSL_CIPHER_get_name(const void *cipher)"),
+
+  // stacks
+  OPENSSL_sk_num: crypto<[stack: Ptr], number>("int OPENSSL_sk_num(const void *stack)"),
+  OPENSSL_sk_value: crypto<[stack: Ptr, i: number], PtrOrNull>("void *OPENSSL_sk_value(const void *stack, int i)"),
+
+  // BIO
+  BIO_s_mem: crypto<[], Ptr>("const void *BIO_s_mem()"),
+  BIO_new: crypto<[method: Ptr], PtrOrNull>("void *BIO_new(const void *method)"),
+  BIO_free: crypto<[bio: Ptr], number>("int BIO_free(void *bio)"),
+  BIO_write: crypto<[bio: Ptr, data: Bytes, length: number], number>("int BIO_write(void *bio, const void *data, int dlen)"),
+  BIO_read: crypto<[bio: Ptr, data: Bytes, length: number], number>("int BIO_read(void *bio, void *data, int dlen)"),
+  BIO_ctrl: crypto<[bio: Ptr, cmd: number, larg: Long, parg: PtrOrNull], Long>(
+    "long BIO_ctrl(void *bio, int cmd, long larg, void *parg)"
+  ),
+  BIO_ctrl_pending: crypto<[bio: Ptr], Long>("size_t BIO_ctrl_pending(void *bio)"),
+
+  // PEM, X509, keys
+  PEM_read_bio_X509: crypto<[bio: Ptr, out: null, callback: null, userdata: null], PtrOrNull>(
+    "void *PEM_read_bio_X509(void *bio, void *out, void *cb, void *u)"
+  ),
+  PEM_read_bio_PrivateKey: crypto<[bio: Ptr, out: null, callback: null, passphrase: Bytes | null], PtrOrNull>(
+    "void *PEM_read_bio_PrivateKey(void *bio, void *out, void *cb, void *u)"
+  ),
+  X509_free: crypto<[x509: Ptr], void>("void X509_free(void *x509)"),
+  X509_STORE_add_cert: crypto<[store: Ptr, x509: Ptr], number>("int X509_STORE_add_cert(void *store, void *x509)"),
+  EVP_PKEY_free: crypto<[pkey: Ptr], void>("void EVP_PKEY_free(void *pkey)"),
+
+  // errors
+  ERR_get_error: crypto<[], number>("unsigned long ERR_get_error()"),
+  ERR_clear_error: crypto<[], void>("void ERR_clear_error()"),
+  ERR_error_string_n: crypto<[code: number, buffer: Bytes, length: number], void>(
+    "void ERR_error_string_n(unsigned long e, void *buf, size_t len)"
+  ),
+  ERR_lib_error_string: crypto<[code: number], string | null>("const char *ERR_lib_error_string(unsigned long e)"),
+  ERR_reason_error_string: crypto<[code: number], string | null>(
+    "const char *ERR_reason_error_string(unsigned long e)"
+  ),
+
+  // ex_data
+  CRYPTO_get_ex_new_index: crypto<
+    [classIndex: number, argl: number, argp: null, newFn: null, dupFn: null, freeFn: Ptr | null],
+    number
+  >("int CRYPTO_get_ex_new_index(int class_index, long argl, void *argp, void *new_func, void *dup_func, ExDataFree *free_func)"),
+  CRYPTO_free_ex_index: crypto<[classIndex: number, index: number], number>(
+    "int CRYPTO_free_ex_index(int class_index, int idx)"
+  )
+} as const
+
+type Table = typeof table
+
+/** The bound functions, typed from the table. Optional entries may be `undefined`. */
+export type Native =
+  & {
+    readonly [K in keyof Table as Table[K]["optional"] extends true ? never : K]: Table[K] extends
+      Decl<infer A, infer R, false> ? (...args: A) => R : never
+  }
+  & {
+    readonly [K in keyof Table as Table[K]["optional"] extends true ? K : never]?: Table[K] extends
+      Decl<infer A, infer R, true> ? (...args: A) => R : never
+  }

@@ -1,0 +1,58 @@
+import type { OptionFlag, ProtocolVersion, Role, SessionCacheMode, Settings, VerifyMode } from "@effect-openssl/core/OpenSsl"
+import { optionBits, protocolVersions, SSL_CTRL, SSL_VERIFY } from "./ffi/constants.js"
+import type { Native, Ptr, PtrOrNull } from "./ffi/table.js"
+
+const versionNames = new Map<number, ProtocolVersion>(
+  Object.entries(protocolVersions).map(([name, v]) => [v, name as ProtocolVersion])
+)
+const cacheModes: ReadonlyArray<SessionCacheMode> = ["off", "client", "server", "both"]
+
+/** The getters that differ between `SSL_CTX` and `SSL`; the rest is shared. */
+export interface SettingsSource {
+  readonly ctrl: (cmd: number) => number
+  readonly method: Ptr
+  readonly options: bigint
+  readonly verifyMode: number
+  readonly verifyDepth: number
+  readonly ciphers: PtrOrNull
+  /** The context holding session settings (the SSL's own context for an SSL). */
+  readonly ctx: Ptr
+}
+
+export const readSettings = (native: Native, methods: Map<bigint, Role>, source: SettingsSource): Settings => {
+  const min = source.ctrl(SSL_CTRL.GET_MIN_PROTO_VERSION)
+  const max = source.ctrl(SSL_CTRL.GET_MAX_PROTO_VERSION)
+  const options: Array<OptionFlag> = []
+  for (const [name, bit] of optionBits) if ((source.options >> BigInt(bit)) & 1n) options.push(name)
+  const verify = source.verifyMode
+  const verifyMode: VerifyMode = (verify & SSL_VERIFY.PEER) === 0
+    ? "none"
+    : (verify & SSL_VERIFY.FAIL_IF_NO_PEER_CERT) !== 0
+    ? "require"
+    : "peer"
+  return {
+    role: methods.get(source.method) ?? "any",
+    minProtocol: versionNames.get(min),
+    maxProtocol: versionNames.get(max),
+    options,
+    optionBits: source.options,
+    mode: source.ctrl(SSL_CTRL.MODE),
+    verifyMode,
+    verifyModeBits: verify,
+    verifyDepth: source.verifyDepth,
+    ciphers: cipherNames(native, source.ciphers),
+    sessionTimeoutSeconds: Number(native.SSL_CTX_get_timeout(source.ctx)),
+    sessionCacheMode: cacheModes[Number(native.SSL_CTX_ctrl(source.ctx, SSL_CTRL.GET_SESS_CACHE_MODE, 0, null)) & 3]!
+  }
+}
+
+const cipherNames = (native: Native, stack: PtrOrNull): Array<string> => {
+  if (stack === null) return []
+  const names: Array<string> = []
+  const n = native.OPENSSL_sk_num(stack)
+  for (let i = 0; i < n; i++) {
+    const cipher = native.OPENSSL_sk_value(stack, i)
+    if (cipher !== null) names.push(native.SSL_CIPHER_get_name(cipher))
+  }
+  return names
+}
