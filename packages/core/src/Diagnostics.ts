@@ -43,11 +43,14 @@ export const live: Effect.Effect<ReadonlyArray<LiveObject>, never, OpenSsl> = Ef
  * @since 0.1.0
  * @category accessors
  */
-export const counts: Effect.Effect<Readonly<Record<NativeKind, number>>, never, OpenSsl> = Effect.map(live, (objects) => {
-  const result: Record<NativeKind, number> = { SSL_CTX: 0, SSL: 0, SSL_SESSION: 0 }
-  for (const o of objects) result[o.kind]++
-  return result
-})
+export const counts: Effect.Effect<Readonly<Record<NativeKind, number>>, never, OpenSsl> = Effect.map(
+  live,
+  (objects) => {
+    const result: Record<NativeKind, number> = { SSL_CTX: 0, SSL: 0, SSL_SESSION: 0 }
+    for (const o of objects) result[o.kind]++
+    return result
+  }
+)
 
 /**
  * Record the acquiring stack of every object acquired from now on (costs a stack capture per

@@ -14,18 +14,21 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
+import * as internal from "./internal/handles.js"
+import { contextLease, SslImpl, sslLease as leaseOf } from "./internal/handles.js"
 import { acquireLease, closeEarly, type Lease } from "./internal/lease.js"
-import type { SslSettings } from "./OpenSsl.js"
-import * as SslContext from "./SslContext.js"
+import { callSite } from "./internal/registry.js"
+import type { NativeRef, OpenSsl, SslSettings } from "./OpenSsl.js"
+import type * as SslContext from "./SslContext.js"
 import type { SslError } from "./SslError.js"
 
 /**
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("@effect-openssl/core/Ssl")
+export const TypeId: typeof internal.SslTypeId = internal.SslTypeId
 
 /**
  * @since 0.1.0
@@ -99,20 +102,6 @@ export interface MakeOptions {
   readonly hostName?: string | undefined
 }
 
-class SslImpl implements Ssl<HandshakeState> {
-  declare readonly [TypeId]: { readonly _S: HandshakeState }
-  constructor(readonly lease: Lease, readonly context: SslContext.SslContext) {}
-  pipe() {
-    return pipeArguments(this, arguments)
-  }
-  toString() {
-    return `Ssl(#${this.lease.ref.id}${this.lease.released ? ", released" : ""})`
-  }
-}
-
-/** @internal */
-export const leaseOf = (self: Ssl): Lease => (self as SslImpl).lease
-
 /**
  * @since 0.1.0
  * @category guards
@@ -132,8 +121,9 @@ export const make = (
   context: SslContext.SslContext,
   options?: MakeOptions
 ): Effect.Effect<Ssl<"Initial">, SslError, Scope.Scope> => {
-  const ctxLease = SslContext.leaseOf(context)
+  const ctxLease = contextLease(context)
   const openssl = ctxLease.openssl
+  const site = callSite()
   return Effect.flatMap(ctxLease.check("Ssl.make"), (ctxRef) =>
     acquireLease(
       openssl,
@@ -150,7 +140,8 @@ export const make = (
         return ref
       },
       (ref) => openssl.sslFree(ref),
-      wrap(context)
+      wrap(context),
+      site
     ))
 }
 
@@ -165,11 +156,15 @@ export const make = (
 export const upRef = <S extends HandshakeState>(self: Ssl<S>): Effect.Effect<Ssl<S>, SslError, Scope.Scope> => {
   const lease = leaseOf(self)
   const openssl = lease.openssl
-  return Effect.flatMap(lease.check("Ssl.upRef"), (ref) =>
-    acquireLease(openssl, "SSL_up_ref", () => {
-      openssl.sslUpRef(ref)
-      return ref
-    }, (r) => openssl.sslFree(r), wrap(self.context)))
+  const site = callSite()
+  const acquire = (ref: NativeRef) => () => {
+    openssl.sslUpRef(ref)
+    return ref
+  }
+  return Effect.flatMap(
+    lease.check("Ssl.upRef"),
+    (ref) => acquireLease(openssl, "SSL_up_ref", acquire(ref), (r) => openssl.sslFree(r), wrap(self.context), site)
+  )
 }
 
 /**
@@ -187,13 +182,17 @@ export const dup: {
 } = (self: Ssl<HandshakeState>): Effect.Effect<any, SslError, Scope.Scope> => {
   const lease = leaseOf(self)
   const openssl = lease.openssl
-  return Effect.flatMap(lease.check("Ssl.dup"), (ref) =>
-    acquireLease(openssl, "SSL_dup", () => openssl.sslDup(ref), (r) => openssl.sslFree(r), (dupLease) => {
-      const ssl = new SslImpl(dupLease, self.context) as Ssl<any>
-      return dupLease.ref.address === ref.address
-        ? { _tag: "Shared", ssl } satisfies Shared
-        : { _tag: "Duplicated", ssl } satisfies Duplicated
-    }))
+  const site = callSite()
+  return Effect.flatMap(
+    lease.check("Ssl.dup"),
+    (ref) =>
+      acquireLease(openssl, "SSL_dup", () => openssl.sslDup(ref), (r) => openssl.sslFree(r), (dupLease) => {
+        const ssl = new SslImpl(dupLease, self.context) as Ssl<any>
+        return dupLease.ref.address === ref.address
+          ? { _tag: "Shared", ssl } satisfies Shared
+          : { _tag: "Duplicated", ssl } satisfies Duplicated
+      }, site)
+  )
 }
 
 /**
@@ -258,3 +257,21 @@ export const sameObject = (self: Ssl, that: Ssl): boolean => leaseOf(self).ref.i
  * @category unsafe
  */
 export const unsafePointer = (self: Ssl): bigint => leaseOf(self).unsafeRef("Ssl.unsafePointer").address
+
+/**
+ * The binding's name for the native object (`OpenSsl.NativeRef`), for code that drives the
+ * `OpenSsl` service directly (engines, test harnesses). Valid only while this reference is
+ * live; throws `ReleasedHandleError` on a released handle.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeNativeRef = (self: Ssl): NativeRef => leaseOf(self).unsafeRef("Ssl.unsafeNativeRef")
+
+/**
+ * The `OpenSsl` service the handle was made with.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const openSslOf = (self: Ssl): OpenSsl => leaseOf(self).openssl

@@ -6,12 +6,15 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type { Pipeable } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { acquireLease, closeEarly, type Lease } from "./internal/lease.js"
+import * as internal from "./internal/handles.js"
+import { contextLease as leaseOf, SslContextImpl } from "./internal/handles.js"
+import { acquireLease, closeEarly } from "./internal/lease.js"
 import { resolve } from "./internal/options.js"
+import { callSite } from "./internal/registry.js"
 import type {
   ContextConfig,
   OptionFlag,
@@ -28,7 +31,7 @@ import type { SslError } from "./SslError.js"
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("@effect-openssl/core/SslContext")
+export const TypeId: typeof internal.ContextTypeId = internal.ContextTypeId
 
 /**
  * @since 0.1.0
@@ -99,23 +102,6 @@ export interface Options {
   readonly alpnProtocols?: ReadonlyArray<string> | undefined
 }
 
-class SslContextImpl implements SslContext {
-  readonly [TypeId]: TypeId = TypeId
-  constructor(readonly lease: Lease, readonly config: ContextConfig) {}
-  get role(): Role {
-    return this.config.role
-  }
-  pipe() {
-    return pipeArguments(this, arguments)
-  }
-  toString() {
-    return `SslContext(${this.config.role}${this.lease.released ? ", released" : ""})`
-  }
-}
-
-/** @internal */
-export const leaseOf = (self: SslContext): Lease => (self as SslContextImpl).lease
-
 /**
  * @since 0.1.0
  * @category guards
@@ -130,15 +116,18 @@ export const isSslContext = (u: unknown): u is SslContext => Predicate.hasProper
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<SslContext, SslError, OpenSsl | Scope.Scope> =>
-  Effect.flatMap(Effect.zip(OpenSsl, resolve(options)), ([openssl, config]) =>
+export const make = (options: Options): Effect.Effect<SslContext, SslError, OpenSsl | Scope.Scope> => {
+  const site = callSite()
+  return Effect.flatMap(Effect.zip(OpenSsl, resolve(options)), ([openssl, config]) =>
     acquireLease(
       openssl,
       "SSL_CTX_new",
       () => openssl.contextNew(config),
       (ref) => openssl.contextFree(ref),
-      (lease) => new SslContextImpl(lease, config) as SslContext
+      (lease) => new SslContextImpl(lease, config),
+      site
     ))
+}
 
 /**
  * Read the context's settings back from the native object.

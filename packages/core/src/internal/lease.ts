@@ -21,9 +21,10 @@ export class Lease {
     readonly ref: NativeRef,
     private readonly free: (ref: NativeRef) => void,
     /** The child scope holding this lease's finalizer; closing it releases early. */
-    readonly scope: Scope.CloseableScope
+    readonly scope: Scope.CloseableScope,
+    site: string | undefined
   ) {
-    registryOf(openssl).hold(ref)
+    registryOf(openssl).hold(ref, site)
   }
 
   get released(): boolean {
@@ -70,7 +71,8 @@ export const acquireLease = <A>(
   operation: string,
   acquire: () => NativeRef,
   free: (ref: NativeRef) => void,
-  wrap: (lease: Lease) => A
+  wrap: (lease: Lease) => A,
+  site: string | undefined
 ): Effect.Effect<A, SslError, Scope.Scope> =>
   Effect.flatMap(Effect.scope, (parent) =>
     Effect.uninterruptible(
@@ -78,7 +80,7 @@ export const acquireLease = <A>(
         Effect.matchEffect(native(operation, acquire), {
           onFailure: (error) => Effect.zipRight(Scope.close(child, Exit.void), Effect.fail(error)),
           onSuccess: (ref) => {
-            const lease = new Lease(openssl, ref, free, child)
+            const lease = new Lease(openssl, ref, free, child, site)
             return Effect.as(Scope.addFinalizer(child, Effect.sync(() => lease.release())), wrap(lease))
           }
         }))

@@ -119,7 +119,9 @@ const resolveUnsafe = (options: Options): ContextConfig => {
   if (typeof options !== "object" || options === null) throw invalid("options", "expected an object")
   const role = oneOf("role", options.role, roles)
   const minProtocol = oneOf("minProtocol", options.minProtocol ?? "TLSv1.2", protocolOrder)
-  const maxProtocol = options.maxProtocol === undefined ? undefined : oneOf("maxProtocol", options.maxProtocol, protocolOrder)
+  const maxProtocol = options.maxProtocol === undefined
+    ? undefined
+    : oneOf("maxProtocol", options.maxProtocol, protocolOrder)
   if (maxProtocol !== undefined && protocolOrder.indexOf(maxProtocol) < protocolOrder.indexOf(minProtocol)) {
     throw invalid("maxProtocol", `${maxProtocol} is below minProtocol ${minProtocol}`)
   }
@@ -130,12 +132,15 @@ const resolveUnsafe = (options: Options): ContextConfig => {
   const verifyMode = options.verify?.mode === undefined
     ? (role === "server" ? "none" : "peer")
     : oneOf("verify.mode", options.verify.mode, verifyModes)
-  const verifyDepth = options.verify?.depth === undefined ? undefined : integer("verify.depth", options.verify.depth, 0, 100)
+  const verifyDepth = options.verify?.depth === undefined
+    ? undefined
+    : integer("verify.depth", options.verify.depth, 0, 100)
 
   const trustedCertificates = options.trust?.certificates === undefined
     ? []
     : pemCertificates("trust.certificates", options.trust.certificates)
-  const trustSystemDefaults = options.trust?.systemDefaults ?? (trustedCertificates.length === 0 && verifyMode !== "none")
+  const trustSystemDefaults = options.trust?.systemDefaults ??
+    (trustedCertificates.length === 0 && verifyMode !== "none")
 
   let certificate: ContextConfig["certificate"] = undefined
   if (options.certificate !== undefined) {

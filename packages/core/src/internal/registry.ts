@@ -15,10 +15,19 @@ export interface Holding {
  * process) so that a worker thread or a second binding owns its own.
  */
 export class Registry {
-  captureStacks = false
+  #captureStacks = false
   readonly held = new Map<number, Holding>()
 
-  hold(ref: NativeRef): void {
+  get captureStacks(): boolean {
+    return this.#captureStacks
+  }
+
+  set captureStacks(enabled: boolean) {
+    if (enabled !== this.#captureStacks) capturing += enabled ? 1 : -1
+    this.#captureStacks = enabled
+  }
+
+  hold(ref: NativeRef, site: string | undefined): void {
     const existing = this.held.get(ref.id)
     if (existing !== undefined) {
       existing.leases++
@@ -29,7 +38,7 @@ export class Registry {
       id: ref.id,
       address: ref.address,
       leases: 1,
-      acquiredAt: this.captureStacks ? new Error("acquired here").stack : undefined
+      acquiredAt: this.#captureStacks ? site : undefined
     })
   }
 
@@ -38,6 +47,21 @@ export class Registry {
     if (holding === undefined) return
     if (--holding.leases === 0) this.held.delete(ref.id)
   }
+}
+
+/** How many registries capture stacks; call sites are only captured while one does. */
+let capturing = 0
+
+const libraryFrame = /[\\/](node_modules|packages[\\/]core[\\/]src)[\\/]|node:internal/
+
+/**
+ * The caller's stack, without this library's and Effect's frames. Called where the user
+ * builds the acquiring effect, since at run time only the fiber runtime is on the stack.
+ */
+export const callSite = (): string | undefined => {
+  if (capturing === 0) return undefined
+  const lines = (new Error("acquired here").stack ?? "").split("\n")
+  return [lines[0], ...lines.slice(1).filter((line) => !libraryFrame.test(line))].join("\n")
 }
 
 const registries = new WeakMap<OpenSsl, Registry>()

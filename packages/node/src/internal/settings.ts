@@ -1,4 +1,11 @@
-import type { OptionFlag, ProtocolVersion, Role, SessionCacheMode, Settings, VerifyMode } from "@effect-openssl/core/OpenSsl"
+import type {
+  OptionFlag,
+  ProtocolVersion,
+  Role,
+  SessionCacheMode,
+  Settings,
+  VerifyMode
+} from "@effect-openssl/core/OpenSsl"
 import { optionBits, protocolVersions, SSL_CTRL, SSL_VERIFY } from "./ffi/constants.js"
 import type { Native, Ptr, PtrOrNull } from "./ffi/table.js"
 

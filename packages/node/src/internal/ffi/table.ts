@@ -100,7 +100,9 @@ export const table = {
       "void SSL_CTX_set_client_hello_cb(void *ctx, void *cb, void *arg)"
     )
   ),
-  SSL_CTX_compress_certs: optional(ssl<[ctx: Ptr, alg: number], number>("int SSL_CTX_compress_certs(void *ctx, int alg)")),
+  SSL_CTX_compress_certs: optional(
+    ssl<[ctx: Ptr, alg: number], number>("int SSL_CTX_compress_certs(void *ctx, int alg)")
+  ),
 
   // SSL
   SSL_new: ssl<[ctx: Ptr], PtrOrNull>("void *SSL_new(void *ctx)"),
@@ -142,7 +144,9 @@ export const table = {
   BIO_s_mem: crypto<[], Ptr>("const void *BIO_s_mem()"),
   BIO_new: crypto<[method: Ptr], PtrOrNull>("void *BIO_new(const void *method)"),
   BIO_free: crypto<[bio: Ptr], number>("int BIO_free(void *bio)"),
-  BIO_write: crypto<[bio: Ptr, data: Bytes, length: number], number>("int BIO_write(void *bio, const void *data, int dlen)"),
+  BIO_write: crypto<[bio: Ptr, data: Bytes, length: number], number>(
+    "int BIO_write(void *bio, const void *data, int dlen)"
+  ),
   BIO_read: crypto<[bio: Ptr, data: Bytes, length: number], number>("int BIO_read(void *bio, void *data, int dlen)"),
   BIO_ctrl: crypto<[bio: Ptr, cmd: number, larg: Long, parg: PtrOrNull], Long>(
     "long BIO_ctrl(void *bio, int cmd, long larg, void *parg)"

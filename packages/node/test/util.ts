@@ -1,0 +1,94 @@
+import type { FreeEvent } from "@effect-openssl/core/OpenSsl"
+import { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import * as Ssl from "@effect-openssl/core/Ssl"
+import type * as SslContext from "@effect-openssl/core/SslContext"
+import type { SslError } from "@effect-openssl/core/SslError"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { readFileSync } from "node:fs"
+import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
+
+/** The binding as tests use it: frees observed for real. */
+export const TestOpenSsl = NodeOpenSsl.layerWith({ observeFrees: true })
+
+export const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")
+
+export const serverOptions: SslContext.Options = {
+  role: "server",
+  certificate: { chain: fixture("server.pem"), key: Redacted.make(fixture("server.key")) }
+}
+
+export const clientOptions: SslContext.Options = {
+  role: "client",
+  trust: { certificates: fixture("ca.pem") }
+}
+
+/** Records native free events for the rest of the scope. */
+export const recordFrees: Effect.Effect<Array<FreeEvent>, never, OpenSsl | Scope.Scope> = Effect.flatMap(
+  OpenSsl,
+  (openssl) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const events: Array<FreeEvent> = []
+        const stop = openssl.observeFrees((event) => events.push(event))
+        return { events, stop }
+      }),
+      ({ stop }) => Effect.sync(stop)
+    ).pipe(Effect.map(({ events }) => events))
+)
+
+/** Frees of one object id among the recorded events. */
+export const freesOf = (events: ReadonlyArray<FreeEvent>, id: number): number =>
+  events.filter((e) => e.id === id).length
+
+/**
+ * Start the handshake the way an engine does: memory BIOs, connect state, one
+ * `SSL_do_handshake` (which writes the ClientHello and wants to read).
+ */
+export const startHandshake = (ssl: Ssl.Ssl): Effect.Effect<void, SslError> =>
+  Effect.try({
+    try: () => {
+      const openssl = Ssl.openSslOf(ssl)
+      const ref = Ssl.unsafeNativeRef(ssl)
+      openssl.sslAttachMemory(ref)
+      openssl.sslSetRole(ref, "client")
+      openssl.sslHandshake(ref)
+    },
+    catch: (e) => e as SslError
+  })
+
+/**
+ * Run a full handshake between two handles over memory BIOs, moving ciphertext both ways
+ * until both sides are done. Returns the number of flights moved.
+ */
+export const handshakePair = (client: Ssl.Ssl, server: Ssl.Ssl): Effect.Effect<number, SslError> =>
+  Effect.try({
+    try: () => {
+      const openssl = Ssl.openSslOf(client)
+      const c = Ssl.unsafeNativeRef(client)
+      const s = Ssl.unsafeNativeRef(server)
+      for (const [ref, role] of [[c, "client"], [s, "server"]] as const) {
+        openssl.sslAttachMemory(ref)
+        openssl.sslSetRole(ref, role)
+      }
+      const buffer = new Uint8Array(64 * 1024)
+      const move = (from: typeof c, to: typeof c) => {
+        for (let n = openssl.sslDrain(from, buffer); n > 0; n = openssl.sslDrain(from, buffer)) {
+          openssl.sslFeed(to, buffer.subarray(0, n))
+        }
+      }
+      let clientDone = false
+      let serverDone = false
+      let flights = 0
+      while (!(clientDone && serverDone)) {
+        if (++flights > 20) throw new Error("handshake did not converge")
+        clientDone = openssl.sslHandshake(c) === "done"
+        move(c, s)
+        serverDone = openssl.sslHandshake(s) === "done"
+        move(s, c)
+      }
+      return flights
+    },
+    catch: (e) => e as SslError
+  })
