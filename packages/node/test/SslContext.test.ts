@@ -1,4 +1,5 @@
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
+import { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import type { InvalidOptionError } from "@effect-openssl/core/SslError"
@@ -116,6 +117,8 @@ layer(TestOpenSsl)("SslContext", (it) => {
         }))
     }
 
+    // OpenSSL 3.5 rejects an unknown group without putting anything on its error queue.
+    const silentOn35 = new Set(["unknown group"])
     const nativeCases: ReadonlyArray<readonly [string, SslContext.Options, string]> = [
       ["cipher list OpenSSL does not know", { role: "client", ciphers: "NO-SUCH-CIPHER" }, "ciphers"],
       ["TLS 1.3 suite OpenSSL does not know", { role: "client", ciphersuites: "TLS_NOPE" }, "ciphersuites"],
@@ -169,7 +172,10 @@ layer(TestOpenSsl)("SslContext", (it) => {
           const error: InvalidOptionError = yield* rejected(options)
           assert.strictEqual(error.option, option)
           assert.strictEqual(error.cause?._tag, "OpenSslError")
-          assert.isAbove(error.cause?.entries.length ?? 0, 0, "OpenSSL's error queue is carried")
+          const openssl = yield* OpenSsl
+          if (!(silentOn35.has(name) && openssl.version.number >= 0x30500000)) {
+            assert.isAbove(error.cause?.entries.length ?? 0, 0, "OpenSSL's error queue is carried")
+          }
           assert.deepStrictEqual(yield* Diagnostics.live, [])
           assert.strictEqual(frees.filter((e) => e.kind === "SSL_CTX").length, 1, "the half-built SSL_CTX was freed")
         }))

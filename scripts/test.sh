@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test job: type-check, lint and format check, then the vitest suites on the
+# machine's Node and on every other supported Node line. Ends with one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/node-lines.sh
+reports=.cache/vitest
+rm -rf "$reports" && mkdir -p "$reports"
+status=0
+
+step() {
+  echo "== $1"
+  shift
+  "$@" || status=1
+}
+
+step "type-check" pnpm -s check
+step "lint + format" pnpm -s lint
+
+run_vitest() {
+  local label=$1
+  node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$reports/$label.json"
+}
+
+current=$(node -p 'process.versions.node')
+step "vitest on Node $current (OpenSSL $(node -p 'process.versions.openssl'))" run_vitest "node-$current"
+for version in "${NODE_LINES[@]}"; do
+  [ "${version%%.*}" = "${current%%.*}" ] && continue
+  if bin=$(node_bin "$version"); then
+    step "vitest on Node $version (OpenSSL $(PATH="$bin:$PATH" node -p 'process.versions.openssl'))" \
+      env PATH="$bin:$PATH" bash -c "$(declare -f run_vitest); reports=$reports; run_vitest node-$version"
+  else
+    status=1
+  fi
+done
+
+node -e '
+  const fs = require("fs"), dir = process.argv[1]
+  let passed = 0, failed = 0, runs = 0
+  for (const f of fs.readdirSync(dir)) {
+    const r = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"))
+    passed += r.numPassedTests; failed += r.numFailedTests + (r.success ? 0 : r.numFailedTestSuites); runs++
+  }
+  console.log(`\nvitest runs: ${runs} Node lines`)
+  console.log(`tests: ${passed} passed, ${failed} failed`)
+' "$reports"
+exit $status
