@@ -124,25 +124,24 @@ export const make = (
   const ctxLease = contextLease(context)
   const openssl = ctxLease.openssl
   const site = callSite()
-  return Effect.flatMap(ctxLease.check("Ssl.make"), (ctxRef) =>
-    acquireLease(
-      openssl,
-      "SSL_new",
-      () => {
-        const ref = openssl.sslNew(ctxRef)
-        try {
-          if (options?.role !== undefined) openssl.sslSetRole(ref, options.role)
-          if (options?.hostName !== undefined) openssl.sslSetHostName(ref, options.hostName)
-        } catch (e) {
-          openssl.sslFree(ref)
-          throw e
-        }
-        return ref
-      },
-      (ref) => openssl.sslFree(ref),
-      wrap(context),
-      site
-    ))
+  return acquireLease(
+    openssl,
+    "SSL_new",
+    () => {
+      const ref = openssl.sslNew(ctxLease.unsafeRef("Ssl.make"))
+      try {
+        if (options?.role !== undefined) openssl.sslSetRole(ref, options.role)
+        if (options?.hostName !== undefined) openssl.sslSetHostName(ref, options.hostName)
+      } catch (e) {
+        openssl.sslFree(ref)
+        throw e
+      }
+      return ref
+    },
+    (ref) => openssl.sslFree(ref),
+    wrap(context),
+    site
+  )
 }
 
 /**
@@ -157,14 +156,12 @@ export const upRef = <S extends HandshakeState>(self: Ssl<S>): Effect.Effect<Ssl
   const lease = leaseOf(self)
   const openssl = lease.openssl
   const site = callSite()
-  const acquire = (ref: NativeRef) => () => {
+  const acquire = () => {
+    const ref = lease.unsafeRef("Ssl.upRef")
     openssl.sslUpRef(ref)
     return ref
   }
-  return Effect.flatMap(
-    lease.check("Ssl.upRef"),
-    (ref) => acquireLease(openssl, "SSL_up_ref", acquire(ref), (r) => openssl.sslFree(r), wrap(self.context), site)
-  )
+  return acquireLease(openssl, "SSL_up_ref", acquire, (r) => openssl.sslFree(r), wrap(self.context), site)
 }
 
 /**
@@ -183,16 +180,12 @@ export const dup: {
   const lease = leaseOf(self)
   const openssl = lease.openssl
   const site = callSite()
-  return Effect.flatMap(
-    lease.check("Ssl.dup"),
-    (ref) =>
-      acquireLease(openssl, "SSL_dup", () => openssl.sslDup(ref), (r) => openssl.sslFree(r), (dupLease) => {
-        const ssl = new SslImpl(dupLease, self.context) as Ssl<any>
-        return dupLease.ref.address === ref.address
-          ? { _tag: "Shared", ssl } satisfies Shared
-          : { _tag: "Duplicated", ssl } satisfies Duplicated
-      }, site)
-  )
+  const acquire = () => openssl.sslDup(lease.unsafeRef("Ssl.dup"))
+  return acquireLease(openssl, "SSL_dup", acquire, (r) => openssl.sslFree(r), (copy): DupResult => {
+    const ssl = new SslImpl(copy, self.context) as Ssl<any>
+    // Pointer identity decides: SSL_dup returns its argument once the handshake started.
+    return copy.ref.address === lease.ref.address ? { _tag: "Shared", ssl } : { _tag: "Duplicated", ssl }
+  }, site)
 }
 
 /**

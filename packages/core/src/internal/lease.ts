@@ -1,41 +1,65 @@
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Scope from "effect/Scope"
 import type { NativeRef, OpenSsl } from "../OpenSsl.js"
 import type { SslError } from "../SslError.js"
 import { ReleasedHandleError } from "../SslError.js"
-import { native } from "./native.js"
-import { registryOf } from "./registry.js"
+import { native, toSslError } from "./native.js"
+import { type Registry, registryOf } from "./registry.js"
+
+/**
+ * The leases held in one Effect `Scope`. The scope gets a single finalizer that releases them
+ * all; a lease released earlier leaves the set. This is the lightweight child scope of each
+ * reference: it closes with its parent or earlier, and costs a `Set` insertion instead of an
+ * Effect `Scope` fork (measured at ~8–17 µs per fork+close, against ~1 µs for `SSL_new`).
+ * Native releases are order-independent (OpenSSL counts references), so one finalizer per
+ * scope is safe.
+ */
+class ScopeLeases {
+  readonly leases = new Set<Lease>()
+  closed = false
+
+  releaseAll(): void {
+    this.closed = true
+    const all = Array.from(this.leases).reverse()
+    this.leases.clear()
+    for (const lease of all) lease.release()
+  }
+}
+
+const groups = new WeakMap<Scope.Scope, ScopeLeases>()
 
 /**
  * One reference to a native object, owned by exactly one scope. Every use checks that the
- * lease is still live, so a handle that escaped its scope fails with
- * `ReleasedHandleError` instead of touching freed memory.
+ * lease is still live, so a handle that escaped its scope fails with `ReleasedHandleError`
+ * instead of touching freed memory.
  */
 export class Lease {
   #released = false
+  readonly #registry: Registry
 
   constructor(
     readonly openssl: OpenSsl,
     readonly ref: NativeRef,
     private readonly free: (ref: NativeRef) => void,
-    /** The child scope holding this lease's finalizer; closing it releases early. */
-    readonly scope: Scope.CloseableScope,
+    private readonly group: ScopeLeases,
     site: string | undefined
   ) {
-    registryOf(openssl).hold(ref, site)
+    this.#registry = registryOf(openssl)
+    this.#registry.hold(ref, site)
   }
 
   get released(): boolean {
     return this.#released
   }
 
-  /** Drop the reference. Idempotent: the finalizer and an early release may both run. */
+  /** Drop the reference. Idempotent: the scope's finalizer and an early release may both run. */
   release(): void {
     if (this.#released) return
     this.#released = true
-    registryOf(this.openssl).drop(this.ref)
+    this.group.leases.delete(this)
+    this.#registry.drop(this.ref)
     this.free(this.ref)
   }
 
@@ -62,9 +86,12 @@ export class Lease {
 }
 
 /**
- * Acquire one native reference into a child scope forked from the caller's scope. The
- * child closes with its parent, or earlier through `closeEarly`; either way the native
- * release runs exactly once.
+ * Acquire one native reference as a lease of the caller's scope: released when the scope
+ * closes, or earlier through `Lease.release`, exactly once either way. The native acquire and
+ * the registration happen in one synchronous step, so interruption cannot separate them; it is
+ * one Effect operation (reading the scope from the fiber) on the common path, because every
+ * operation costs about as much as `SSL_up_ref` itself. `site` is the caller's stack (see
+ * `callSite`), kept when stack capture is on.
  */
 export const acquireLease = <A>(
   openssl: OpenSsl,
@@ -74,17 +101,43 @@ export const acquireLease = <A>(
   wrap: (lease: Lease) => A,
   site: string | undefined
 ): Effect.Effect<A, SslError, Scope.Scope> =>
-  Effect.flatMap(Effect.scope, (parent) =>
-    Effect.uninterruptible(
-      Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (child) =>
-        Effect.matchEffect(native(operation, acquire), {
-          onFailure: (error) => Effect.zipRight(Scope.close(child, Exit.void), Effect.fail(error)),
-          onSuccess: (ref) => {
-            const lease = new Lease(openssl, ref, free, child, site)
-            return Effect.as(Scope.addFinalizer(child, Effect.sync(() => lease.release())), wrap(lease))
-          }
-        }))
-    ))
+  Effect.withFiberRuntime((fiber) => {
+    const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope)
+    const existing = groups.get(scope)
+    if (existing !== undefined) return attach(existing, openssl, operation, acquire, free, wrap, site)
+    // First lease in this scope: register the scope's one finalizer, then acquire.
+    const group = new ScopeLeases()
+    groups.set(scope, group)
+    return Effect.uninterruptible(
+      Effect.zipRight(
+        Scope.addFinalizer(scope, Effect.sync(() => group.releaseAll())),
+        Effect.suspend(() => attach(group, openssl, operation, acquire, free, wrap, site))
+      )
+    )
+  })
 
-/** Release a lease now by closing its scope (a no-op when already released). */
-export const closeEarly = (lease: Lease): Effect.Effect<void> => Scope.close(lease.scope, Exit.void)
+/** The synchronous acquire-and-register step (top level: no closure per acquire). */
+const attach = <A>(
+  group: ScopeLeases,
+  openssl: OpenSsl,
+  operation: string,
+  acquire: () => NativeRef,
+  free: (ref: NativeRef) => void,
+  wrap: (lease: Lease) => A,
+  site: string | undefined
+): Effect.Effect<A, SslError> => {
+  let ref: NativeRef
+  try {
+    ref = acquire()
+  } catch (e) {
+    return Effect.fail(toSslError(operation, e))
+  }
+  const lease = new Lease(openssl, ref, free, group, site)
+  // A scope that already closed releases at once, as Effect does for its finalizers.
+  if (group.closed) lease.release()
+  else group.leases.add(lease)
+  return Effect.succeed(wrap(lease))
+}
+
+/** Release a lease now (a no-op when already released). */
+export const closeEarly = (lease: Lease): Effect.Effect<void> => Effect.sync(() => lease.release())

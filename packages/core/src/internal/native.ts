@@ -3,12 +3,19 @@ import type { SslError } from "../SslError.js"
 import { isSslError, OpenSslError } from "../SslError.js"
 
 /**
- * Run a synchronous binding operation. Bindings throw `SslError` values; anything else
- * thrown is a bug in the binding and becomes an `OpenSslError` carrying it as the cause
- * (never an untyped defect, so a faulty binding cannot crash a caller's fiber).
+ * Bindings throw `SslError` values; anything else thrown is a bug in the binding and becomes
+ * an `OpenSslError` carrying it as the cause (never an untyped defect, so a faulty binding
+ * cannot crash a caller's fiber).
  */
+export const toSslError = (operation: string, e: unknown): SslError =>
+  isSslError(e) ? e : new OpenSslError({ operation, entries: [], cause: e })
+
+/** Run a synchronous binding operation as an Effect. */
 export const native = <A>(operation: string, f: () => A): Effect.Effect<A, SslError> =>
-  Effect.try({
-    try: f,
-    catch: (e) => isSslError(e) ? e : new OpenSslError({ operation, entries: [], cause: e })
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(f())
+    } catch (e) {
+      return Effect.fail(toSslError(operation, e))
+    }
   })
