@@ -236,12 +236,181 @@ export interface Features {
 }
 
 /**
- * What one step of `SSL_do_handshake` left to do, from `SSL_get_error`.
+ * What one step of `SSL_do_handshake` left to do, from `SSL_get_error`. `"want-client-hello"`:
+ * the client-hello callback paused the handshake (asynchronous work is pending); call again.
  *
  * @since 0.1.0
  * @category models
  */
-export type HandshakeStep = "done" | "want-read" | "want-write"
+export type HandshakeStep = "done" | "want-read" | "want-write" | "want-client-hello"
+
+/**
+ * Statuses returned (as negative numbers) by `sslRead`, `sslWrite` and `sslShutdown` in place of
+ * a byte count. A number keeps the data path free of allocations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const IoStatus = {
+  /** More ciphertext from the peer is needed. */
+  WantRead: -1,
+  /** Ciphertext must be drained to the peer first. */
+  WantWrite: -2,
+  /** The peer sent close_notify: no more plaintext will come. */
+  Closed: -3
+} as const
+
+/**
+ * Progress of `SSL_shutdown`: `"sent"` our close_notify is queued, `"done"` both directions
+ * are closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ShutdownStep = "sent" | "done"
+
+/**
+ * A parsed X.509 certificate.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CertificateInfo {
+  readonly der: Uint8Array
+  /** Distinguished names, one `KEY=value` per line (as OpenSSL prints them). */
+  readonly subject: string
+  readonly issuer: string
+  /** e.g. `["DNS:localhost", "IP Address:127.0.0.1"]`. */
+  readonly subjectAltNames: ReadonlyArray<string>
+  readonly validFrom: Date
+  readonly validTo: Date
+  /** SHA-256 of the DER, upper-case hex with colons (as `openssl x509 -fingerprint -sha256`). */
+  readonly fingerprint256: string
+  readonly serialNumber: string
+}
+
+/**
+ * What a connection negotiated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionInfo {
+  /** e.g. `"TLSv1.3"`. */
+  readonly protocol: string
+  /** e.g. `"TLS_AES_256_GCM_SHA384"`. */
+  readonly cipher: string
+  readonly alpnProtocol: string | undefined
+  /** The SNI name (sent by a client, received by a server). */
+  readonly serverName: string | undefined
+  readonly sessionReused: boolean
+  /** The peer's chain as DER, leaf first (a server's view of a client has the leaf alone when the chain is not sent). */
+  readonly peerCertificates: ReadonlyArray<Uint8Array>
+}
+
+/**
+ * The first certificate verification failure seen during a handshake (from the verify callback).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyFailure {
+  /** The X509 verification result code, e.g. 62 (`X509_V_ERR_HOSTNAME_MISMATCH`). */
+  readonly code: number
+  /** `X509_verify_cert_error_string(code)`. */
+  readonly reason: string
+  /** Depth in the chain (0: the peer's own certificate). */
+  readonly depth: number
+  /** Subject of the certificate that failed, if there was one. */
+  readonly subject: string | undefined
+}
+
+/**
+ * What the verify hook sees for each certificate of the peer's chain.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerifyStep {
+  /** OpenSSL's own verdict for this certificate. */
+  readonly preverified: boolean
+  readonly code: number
+  readonly depth: number
+  readonly subject: string | undefined
+  /** DER of the certificate being checked. */
+  readonly certificate: Uint8Array | undefined
+}
+
+/**
+ * What a server sees in a ClientHello (from the client-hello callback).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientHelloInfo {
+  readonly serverName: string | undefined
+  readonly alpnProtocols: ReadonlyArray<string>
+  /** Legacy version field of the ClientHello (e.g. 0x303). */
+  readonly legacyVersion: number
+}
+
+/**
+ * Per-connection callbacks. The binding registers one native trampoline per kind (koffi has no
+ * user-data pointer) and dispatches by the object id it stamped on the `SSL`. Every trampoline
+ * catches what a handler throws and returns a fail-closed value; the thrown value is recorded
+ * and taken back with `sslTakeCallbackFailure` after the native call returns.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SslCallbacks {
+  /** Override verification per certificate; return false to reject. */
+  readonly verify?: ((step: VerifyStep) => boolean) | undefined
+  /** NSS key log lines (`SSLKEYLOGFILE` format). */
+  readonly keylog?: ((line: string) => void) | undefined
+  /** A new session for this connection: return true to keep it (ownership of one reference passes to the handler). */
+  readonly newSession?: ((session: NativeRef) => boolean) | undefined
+  /**
+   * Server: a ClientHello arrived. `"retry"` pauses the handshake (`"want-client-hello"`) so
+   * async work can run; the callback is called again on the next handshake step.
+   */
+  readonly clientHello?: ((hello: ClientHelloInfo) => "accept" | "retry" | "reject") | undefined
+  /** Server: choose a context for the SNI name; undefined keeps the current one. */
+  readonly serverName?: ((name: string | undefined) => NativeRef | undefined | "reject") | undefined
+  /** Server: choose an ALPN protocol among the client's; undefined declines (no ALPN). */
+  readonly alpnSelect?: ((offered: ReadonlyArray<string>) => string | undefined) | undefined
+}
+
+/**
+ * Key types for test certificates.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeyType = "P-256" | "Ed25519" | "RSA-2048"
+
+/**
+ * A certificate to issue (through libcrypto).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CertificateRequest {
+  readonly subject: { readonly commonName: string; readonly organization?: string | undefined }
+  /** The subject's private key (PEM, PKCS#8). */
+  readonly key: Redacted.Redacted<string>
+  /** `DNS:` names and `IP:` addresses, e.g. `["DNS:localhost", "IP:127.0.0.1"]`. */
+  readonly subjectAltNames?: ReadonlyArray<string> | undefined
+  readonly notBefore: Date
+  readonly notAfter: Date
+  /** A CA certificate (basicConstraints CA:TRUE, keyCertSign). */
+  readonly isCa: boolean
+  readonly pathLength?: number | undefined
+  readonly extendedKeyUsage?: ReadonlyArray<"serverAuth" | "clientAuth"> | undefined
+  /** The issuer; self-signed when absent. */
+  readonly issuer?: { readonly certificate: string; readonly key: Redacted.Redacted<string> } | undefined
+  readonly serialNumber?: bigint | undefined
+}
 
 /**
  * The binding's interface. Methods throw `SslError` values (never anything else) when a
@@ -292,6 +461,52 @@ export interface OpenSsl {
   readonly sslPendingOutput: (ssl: NativeRef) => number
   /** One `SSL_do_handshake` call. */
   readonly sslHandshake: (ssl: NativeRef) => HandshakeStep
+  /** The transport reached end of stream: the input BIO reports EOF once drained. */
+  readonly sslInputEnded: (ssl: NativeRef) => void
+  /** `SSL_read` into `into`: plaintext bytes read (> 0), or an `IoStatus`. Throws a `TlsError`. */
+  readonly sslRead: (ssl: NativeRef, into: Uint8Array) => number
+  /** `SSL_write` of `data`: bytes accepted (> 0; partial writes enabled), or an `IoStatus`. */
+  readonly sslWrite: (ssl: NativeRef, data: Uint8Array) => number
+  /** One `SSL_shutdown` call. */
+  readonly sslShutdown: (ssl: NativeRef) => ShutdownStep
+  /** Set the host name to verify the peer's certificate against (`SSL_set1_host`, or the IP address). */
+  readonly sslSetVerifyHost: (ssl: NativeRef, host: string) => void
+  /** Per-connection callbacks (undefined clears them). */
+  readonly sslSetCallbacks: (ssl: NativeRef, callbacks: SslCallbacks | undefined) => void
+  /** What a callback threw during the last native call on this handle, if anything (then cleared). */
+  readonly sslTakeCallbackFailure: (ssl: NativeRef) => { readonly cause: unknown } | undefined
+  /** The first verification failure of the handshake, if any. */
+  readonly sslVerifyFailure: (ssl: NativeRef) => VerifyFailure | undefined
+  readonly sslInfo: (ssl: NativeRef) => ConnectionInfo
+  /** `SSL_export_keying_material` (RFC 5705 / 8446 exporter). */
+  readonly sslExportKeyingMaterial: (
+    ssl: NativeRef,
+    label: string,
+    length: number,
+    context: Uint8Array | undefined
+  ) => Uint8Array
+  /** `SSL_set_session`: the handle takes its own reference. */
+  readonly sslSetSession: (ssl: NativeRef, session: NativeRef) => void
+  /** `SSL_get1_session`: one new reference to the current session, if there is one. */
+  readonly sslGetSession: (ssl: NativeRef) => NativeRef | undefined
+
+  /** `SSL_SESSION_up_ref`. */
+  readonly sessionUpRef: (session: NativeRef) => void
+  /** `SSL_SESSION_free`. */
+  readonly sessionFree: (session: NativeRef) => void
+  /** `i2d_SSL_SESSION`. */
+  readonly sessionToBytes: (session: NativeRef) => Uint8Array
+  /** `d2i_SSL_SESSION`: a new session with one reference. Throws on malformed input. */
+  readonly sessionFromBytes: (bytes: Uint8Array) => NativeRef
+  /** `SSL_SESSION_is_resumable`. */
+  readonly sessionIsResumable: (session: NativeRef) => boolean
+
+  /** Parse a DER certificate. */
+  readonly parseCertificate: (der: Uint8Array) => CertificateInfo
+  /** Generate a private key, PEM (PKCS#8). */
+  readonly pkiGenerateKey: (type: KeyType) => Redacted.Redacted<string>
+  /** Issue (sign) a certificate, PEM. */
+  readonly pkiIssueCertificate: (request: CertificateRequest) => string
 
   /**
    * Subscribe to native free events. Returns the unsubscribe function. Only meaningful when

@@ -125,6 +125,59 @@ export class UnsupportedError extends Data.TaggedError("UnsupportedError")<{
 }
 
 /**
+ * A TLS connection failed or was used wrongly. `reason`:
+ * - `"Protocol"`: OpenSSL rejected the peer's data or the peer sent an alert (`entries` says why);
+ * - `"UnexpectedEof"`: the transport ended without close_notify;
+ * - `"Syscall"`: an I/O-level failure reported by OpenSSL;
+ * - `"Closed"`: the connection is closed (close_notify received or sent) for this operation;
+ * - `"Timeout"`: a bounded step (e.g. the closing handshake) ran out of time;
+ * - `"Callback"`: a callback failed; the handshake was aborted (fail closed) and `cause` holds the failure;
+ * - `"DriverConflict"`: another driver already owns this native `SSL`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TlsError extends Data.TaggedError("TlsError")<{
+  readonly reason: "Protocol" | "UnexpectedEof" | "Syscall" | "Closed" | "Timeout" | "Callback" | "DriverConflict"
+  readonly operation: string
+  readonly entries?: ReadonlyArray<OpenSslErrorEntry> | undefined
+  readonly cause?: unknown
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  override get message(): string {
+    const reasons = (this.entries ?? []).map((e) => e.reasonText ?? e.message)
+    return `${this.operation}: ${this.reason}${reasons.length > 0 ? ` (${reasons.join("; ")})` : ""}`
+  }
+}
+
+/**
+ * The peer's certificate did not verify. `code` is the X509 verification result
+ * (e.g. 62 `X509_V_ERR_HOSTNAME_MISMATCH`, 20 `X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY`,
+ * 10 `X509_V_ERR_CERT_HAS_EXPIRED`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class VerifyError extends Data.TaggedError("VerifyError")<{
+  readonly code: number
+  readonly reason: string
+  readonly depth: number
+  readonly subject: string | undefined
+  readonly entries: ReadonlyArray<OpenSslErrorEntry>
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `certificate verification failed at depth ${this.depth}: ${this.reason} (X509 code ${this.code})${
+      this.subject === undefined ? "" : ` for ${this.subject}`
+    }`
+  }
+}
+
+/**
  * The kinds of native object the library owns references to.
  *
  * @since 0.1.0
@@ -138,7 +191,13 @@ export type NativeKind = "SSL_CTX" | "SSL" | "SSL_SESSION"
  * @since 0.1.0
  * @category errors
  */
-export type SslError = OpenSslError | InvalidOptionError | ReleasedHandleError | UnsupportedError
+export type SslError =
+  | OpenSslError
+  | InvalidOptionError
+  | ReleasedHandleError
+  | UnsupportedError
+  | TlsError
+  | VerifyError
 
 /**
  * @since 0.1.0

@@ -22,3 +22,8 @@ export * as SslContext from "./SslContext.js"
  * @since 0.1.0
  */
 export * as SslError from "./SslError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.js"
