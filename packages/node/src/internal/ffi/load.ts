@@ -1,4 +1,5 @@
 import * as koffi from "koffi"
+import { pkiTable } from "./pkiTable.js"
 import { callbackPrototypes, type Native, table } from "./table.js"
 
 /** Why loading failed, before it becomes an `OpenSslLoadError`. */
@@ -63,7 +64,7 @@ export const load = (source: Source): Loaded => {
     sslLib = source.libcrypto === undefined ? cryptoLib : openLibrary(source.libssl)
   }
   const native: Record<string, unknown> = {}
-  for (const [name, decl] of Object.entries(table)) {
+  for (const [name, decl] of Object.entries({ ...table, ...pkiTable })) {
     const lib = decl.library === "ssl" ? sslLib : cryptoLib
     try {
       native[name] = lib.func(decl.proto)

@@ -10,6 +10,8 @@
  * numbers when they fit, BigInts otherwise.
  */
 
+import { pkiTable } from "./pkiTable.js"
+
 /** A native pointer. */
 export type Ptr = bigint
 /** A native pointer argument or result that may be NULL. */
@@ -185,7 +187,7 @@ export const table = {
   )
 } as const
 
-type Table = typeof table
+type Table = typeof table & typeof pkiTable
 
 /** The bound functions, typed from the table. Optional entries may be `undefined`. */
 export type Native =

@@ -1,0 +1,12 @@
+import { defineProject } from "vitest/config"
+
+export default defineProject({
+  test: {
+    name: "test",
+    include: ["test/**/*.test.ts"],
+    setupFiles: ["../../vitest.setup.ts"],
+    // koffi callbacks and the native library are per process: keep one fork per file.
+    pool: "forks",
+    testTimeout: 30_000
+  }
+})
