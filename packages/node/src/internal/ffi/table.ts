@@ -43,6 +43,8 @@ const optional = <Args extends ReadonlyArray<unknown>, R>(decl: Decl<Args, R>): 
   ...decl,
   optional: true
 })
+/** For the tables of other concerns (`pkiTable.ts`). */
+export { crypto, optional }
 
 /** Callback prototypes referenced by name in the table (declared before the functions). */
 export const callbackPrototypes = {
