@@ -133,6 +133,8 @@ export interface ContextConfig {
   readonly ciphersuites: string | undefined
   readonly groups: string | undefined
   readonly alpnProtocols: ReadonlyArray<string> | undefined
+  /** Report TLS secrets in NSS key log format to the connections' `keylog` callbacks. */
+  readonly keylog: boolean
 }
 
 /**

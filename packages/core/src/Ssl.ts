@@ -17,12 +17,14 @@ import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/handles.js"
-import { contextLease, SslImpl, sslLease as leaseOf } from "./internal/handles.js"
+import { contextLease, sessionLease, SslImpl, sslLease as leaseOf } from "./internal/handles.js"
 import { acquireLease, closeEarly, type Lease } from "./internal/lease.js"
 import { callSite } from "./internal/registry.js"
 import type { NativeRef, OpenSsl, SslSettings } from "./OpenSsl.js"
 import type * as SslContext from "./SslContext.js"
+import { InvalidOptionError } from "./SslError.js"
 import type { SslError } from "./SslError.js"
+import type * as SslSession from "./SslSession.js"
 
 /**
  * @since 0.1.0
@@ -100,6 +102,13 @@ export interface MakeOptions {
   readonly role?: "client" | "server" | undefined
   /** SNI host name to send (`SSL_set_tlsext_host_name`). */
   readonly hostName?: string | undefined
+  /** Host name (or IP address) the peer's certificate must match (`SSL_set1_host`). */
+  readonly verifyHost?: string | undefined
+  /**
+   * Resume this session (`SSL_set_session`; the handle takes its own reference). It must belong
+   * to the same context, or the acquire fails with `InvalidOptionError`.
+   */
+  readonly session?: SslSession.SslSession | undefined
 }
 
 /**
@@ -132,6 +141,13 @@ export const make = (
       try {
         if (options?.role !== undefined) openssl.sslSetRole(ref, options.role)
         if (options?.hostName !== undefined) openssl.sslSetHostName(ref, options.hostName)
+        if (options?.verifyHost !== undefined) openssl.sslSetVerifyHost(ref, options.verifyHost)
+        if (options?.session !== undefined) {
+          if (contextLease(options.session.context).ref.id !== ctxLease.ref.id) {
+            throw new InvalidOptionError({ option: "session", reason: "the session belongs to another context" })
+          }
+          openssl.sslSetSession(ref, sessionLease(options.session).unsafeRef("Ssl.make"))
+        }
       } catch (e) {
         openssl.sslFree(ref)
         throw e

@@ -100,6 +100,11 @@ export interface Options {
   readonly groups?: string | ReadonlyArray<string> | undefined
   /** ALPN protocols in preference order; clients offer them, servers select from them. */
   readonly alpnProtocols?: ReadonlyArray<string> | undefined
+  /**
+   * Produce NSS key log lines (for Wireshark) for connections that ask for them. Off by default:
+   * the native callback costs a few calls per handshake.
+   */
+  readonly keylog?: boolean | undefined
 }
 
 /**

@@ -26,4 +26,14 @@ export * as SslError from "./SslError.js"
 /**
  * @since 0.1.0
  */
+export * as SslSession from "./SslSession.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsConnection from "./TlsConnection.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Transport from "./Transport.js"

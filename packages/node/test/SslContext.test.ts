@@ -180,12 +180,6 @@ layer(TestOpenSsl)("SslContext", (it) => {
           assert.strictEqual(frees.filter((e) => e.kind === "SSL_CTX").length, 1, "the half-built SSL_CTX was freed")
         }))
     }
-
-    it.effect("a server may not list ALPN protocols yet (no silent no-op)", () =>
-      Effect.gen(function*() {
-        const error = yield* rejected({ ...serverOptions, alpnProtocols: ["h2"] })
-        assert.strictEqual(error.option, "alpnProtocols")
-      }))
   })
 
   it.scoped("frees the native context after its last SSL, not at its own release", () =>

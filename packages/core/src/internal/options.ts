@@ -173,6 +173,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
     cipherList: options.ciphers === undefined ? undefined : nonEmptyString("ciphers", options.ciphers),
     ciphersuites: options.ciphersuites === undefined ? undefined : nonEmptyString("ciphersuites", options.ciphersuites),
     groups: options.groups === undefined ? undefined : groupList("groups", options.groups),
-    alpnProtocols: options.alpnProtocols === undefined ? undefined : alpnList("alpnProtocols", options.alpnProtocols)
+    alpnProtocols: options.alpnProtocols === undefined ? undefined : alpnList("alpnProtocols", options.alpnProtocols),
+    keylog: options.keylog === true
   }
 }

@@ -17,6 +17,8 @@ export interface Holding {
 export class Registry {
   #captureStacks = false
   readonly held = new Map<number, Holding>()
+  /** Ids of native SSLs that have a driver (memory BIOs attached): one driver per object. */
+  readonly driven = new Set<number>()
 
   get captureStacks(): boolean {
     return this.#captureStacks

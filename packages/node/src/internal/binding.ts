@@ -2,7 +2,6 @@ import type {
   ContextConfig,
   Features,
   FreeEvent,
-  HandshakeStep,
   NativeRef,
   OpenSsl,
   Role,
@@ -12,21 +11,23 @@ import type {
 import { TypeId } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError, type NativeKind } from "@effect-openssl/core/SslError"
 import * as koffi from "koffi"
+import { registerTrampolines, type SslState } from "./callbacks.js"
+import { makeDerOf, makeSubjectOf, parseCertificate } from "./certificate.js"
 import { configure } from "./configure.js"
+import { makeConnectionOps } from "./connection.js"
 import { ErrorQueue } from "./errorQueue.js"
 import {
-  BIO_C_SET_BUF_MEM_EOF_RETURN,
   CRYPTO_EX_INDEX,
   OPENSSL_VERSION_TEXT,
   optionBits,
   SSL_CTRL,
-  SSL_ERROR,
-  SSL_ERROR_NAMES,
   TLSEXT_NAMETYPE_host_name
 } from "./ffi/constants.js"
 import type { Loaded } from "./ffi/load.js"
 import type { Native, Ptr } from "./ffi/table.js"
 import { cString } from "./memory.js"
+import { makePki } from "./pki.js"
+import { makeSessionOps } from "./sessions.js"
 import { readSettings } from "./settings.js"
 
 export interface BindingOptions {
@@ -69,13 +70,13 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
   if (options.observeFrees) {
     freeCallback = koffi.register(
       (_parent: unknown, data: bigint | null, _ad: unknown, _idx: number, argl: number) => {
-        // A throw here would reach C as "0"; a free callback returns nothing, so just never throw.
+        // A free callback returns nothing to C: it must simply never throw.
         try {
           if (data === null) return
           const event: FreeEvent = { kind: kindOfClass[argl]!, id: Number(data) }
           for (const listener of listeners) listener(event)
         } catch {
-          // listeners are test observers; one failing must not break the native free
+          // listeners are observers; one failing must not disturb the native free
         }
       },
       exDataFreeType
@@ -89,8 +90,31 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
   errors.clear()
   const sslIndex = newIndex(CRYPTO_EX_INDEX.SSL)
   const ctxIndex = newIndex(CRYPTO_EX_INDEX.SSL_CTX)
+  const sessionIndex = newIndex(CRYPTO_EX_INDEX.SSL_SESSION)
 
   let nextId = 1
+  const stamp = (kind: NativeKind, address: Ptr): NativeRef => {
+    const id = nextId++
+    if (kind === "SSL") native.SSL_set_ex_data(address, sslIndex, BigInt(id))
+    else if (kind === "SSL_CTX") native.SSL_CTX_set_ex_data(address, ctxIndex, BigInt(id))
+    else native.SSL_SESSION_set_ex_data(address, sessionIndex, BigInt(id))
+    return { kind, address, id }
+  }
+  const idOfSsl = (ssl: Ptr): number | undefined => {
+    const data = native.SSL_get_ex_data(ssl, sslIndex)
+    return data === null ? undefined : Number(data)
+  }
+  /** A session already stamped keeps its id (SSL_get1_session returns the same object). */
+  const sessionRef = (session: Ptr): NativeRef => {
+    const data = native.SSL_SESSION_get_ex_data(session, sessionIndex)
+    return data === null ? stamp("SSL_SESSION", session) : { kind: "SSL_SESSION", address: session, id: Number(data) }
+  }
+
+  const states = new Map<number, SslState>()
+  const derOf = makeDerOf(native, errors)
+  const subjectOf = makeSubjectOf(native)
+  const trampolines = registerTrampolines(native, states, idOfSsl, sessionRef, (ctx) => ctx.address, subjectOf, derOf)
+
   const methods = new Map<bigint, Role>([
     [native.TLS_method(), "any"],
     [native.TLS_client_method(), "client"],
@@ -102,28 +126,31 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     server: native.TLS_server_method()
   }
 
-  const stampSsl = (address: Ptr): NativeRef => {
-    const id = nextId++
-    native.SSL_set_ex_data(address, sslIndex, BigInt(id))
-    return { kind: "SSL", address, id }
+  /** Install the trampolines every context carries; they dispatch per connection. */
+  const installCallbacks = (ctx: Ptr, config: ContextConfig) => {
+    native.SSL_CTX_sess_set_new_cb(ctx, trampolines.newSession)
+    if (config.keylog) native.SSL_CTX_set_keylog_callback?.(ctx, trampolines.keylog)
+    if (config.role !== "client") {
+      native.SSL_CTX_set_client_hello_cb?.(ctx, trampolines.clientHello, null)
+      native.SSL_CTX_callback_ctrl(ctx, SSL_CTRL.SET_TLSEXT_SERVERNAME_CB, trampolines.serverName)
+      native.SSL_CTX_set_alpn_select_cb(ctx, trampolines.alpnSelect, null)
+    }
   }
 
   const contextNew = (config: ContextConfig): NativeRef => {
     errors.clear()
     const ctx = native.SSL_CTX_new(methodOf[config.role])
     if (ctx === null) throw errors.error("SSL_CTX_new")
-    const id = nextId++
-    native.SSL_CTX_set_ex_data(ctx, ctxIndex, BigInt(id))
+    const ref = stamp("SSL_CTX", ctx)
     try {
-      configure(native, errors, version.number, ctx, config)
+      configure(native, errors, version.number, ctx, config, trampolines.verify)
+      installCallbacks(ctx, config)
     } catch (e) {
       native.SSL_CTX_free(ctx)
       throw e
     }
-    return { kind: "SSL_CTX", address: ctx, id }
+    return ref
   }
-
-  const ciphersOf = (ssl: Ptr) => native.SSL_get_ciphers(ssl)
 
   const sslSettings = (ref: NativeRef): SslSettings => {
     const s = ref.address
@@ -134,24 +161,13 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
         options: BigInt(native.SSL_get_options(s)),
         verifyMode: native.SSL_get_verify_mode(s),
         verifyDepth: native.SSL_get_verify_depth(s),
-        ciphers: ciphersOf(s),
+        ciphers: native.SSL_get_ciphers(s),
         ctx: native.SSL_get_SSL_CTX(s)
       }),
       isServer: native.SSL_is_server(s) === 1,
       hostName: native.SSL_get_servername(s, TLSEXT_NAMETYPE_host_name) ?? undefined,
       inBefore: native.SSL_in_before(s) === 1
     }
-  }
-
-  const rbioOf = (ssl: Ptr, operation: string): Ptr => {
-    const bio = native.SSL_get_rbio(ssl)
-    if (bio === null) throw new InvalidOptionError({ option: "bio", reason: `${operation}: no memory BIOs attached` })
-    return bio
-  }
-  const wbioOf = (ssl: Ptr, operation: string): Ptr => {
-    const bio = native.SSL_get_wbio(ssl)
-    if (bio === null) throw new InvalidOptionError({ option: "bio", reason: `${operation}: no memory BIOs attached` })
-    return bio
   }
 
   const features: Features = {
@@ -188,7 +204,7 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
       errors.clear()
       const ssl = native.SSL_new(ctx.address)
       if (ssl === null) throw errors.error("SSL_new")
-      return stampSsl(ssl)
+      return stamp("SSL", ssl)
     },
     sslUpRef: (ref) => {
       errors.clear()
@@ -200,7 +216,7 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
       const copy = native.SSL_dup(ref.address)
       if (copy === null) throw errors.error("SSL_dup")
       // A new object carries a shallow copy of ex_data: restamp it so it has its own id.
-      return copy === ref.address ? ref : stampSsl(copy)
+      return copy === ref.address ? ref : stamp("SSL", copy)
     },
     sslInBefore: (ref) => native.SSL_in_before(ref.address) === 1,
     sslSettings,
@@ -216,43 +232,26 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
       }
     },
 
-    sslAttachMemory: (ref) => {
-      errors.clear()
-      if (native.SSL_get_rbio(ref.address) !== null) {
-        throw new InvalidOptionError({ option: "bio", reason: "BIOs are already attached to this SSL" })
-      }
-      const rbio = native.BIO_new(native.BIO_s_mem())
-      const wbio = native.BIO_new(native.BIO_s_mem())
-      if (rbio === null || wbio === null) {
-        if (rbio !== null) native.BIO_free(rbio)
-        if (wbio !== null) native.BIO_free(wbio)
-        throw errors.error("BIO_new")
-      }
-      // An empty input BIO means "no data yet" (retry), not end of stream.
-      native.BIO_ctrl(rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, -1, null)
-      native.SSL_set_bio(ref.address, rbio, wbio) // takes both BIOs
-    },
-    sslFeed: (ref, bytes) => {
-      errors.clear()
-      const rbio = rbioOf(ref.address, "sslFeed")
-      if (bytes.length > 0 && native.BIO_write(rbio, bytes, bytes.length) !== bytes.length) {
-        throw errors.error("BIO_write")
+    ...makeConnectionOps(native, errors, states, derOf),
+    sslSetCallbacks: (ref, callbacks) => {
+      if (callbacks === undefined) states.delete(ref.id)
+      else {
+        const state = states.get(ref.id)
+        if (state === undefined) states.set(ref.id, { callbacks, verifyFailure: undefined, callbackFailure: undefined })
+        else state.callbacks = callbacks
       }
     },
-    sslDrain: (ref, into) => {
-      const n = native.BIO_read(wbioOf(ref.address, "sslDrain"), into, into.length)
-      return n > 0 ? n : 0
+    sslTakeCallbackFailure: (ref) => {
+      const state = states.get(ref.id)
+      const failure = state?.callbackFailure
+      if (state !== undefined) state.callbackFailure = undefined
+      return failure
     },
-    sslPendingOutput: (ref) => Number(native.BIO_ctrl_pending(wbioOf(ref.address, "sslPendingOutput"))),
-    sslHandshake: (ref): HandshakeStep => {
-      errors.clear()
-      const r = native.SSL_do_handshake(ref.address)
-      if (r === 1) return "done"
-      const code = native.SSL_get_error(ref.address, r)
-      if (code === SSL_ERROR.WANT_READ) return "want-read"
-      if (code === SSL_ERROR.WANT_WRITE) return "want-write"
-      throw errors.error(`SSL_do_handshake (${SSL_ERROR_NAMES[code] ?? code})`)
-    },
+    sslVerifyFailure: (ref) => states.get(ref.id)?.verifyFailure,
+
+    ...makeSessionOps(native, errors, sessionRef),
+    parseCertificate,
+    ...makePki(native, errors),
 
     observeFrees: (listener) => {
       listeners.add(listener)
@@ -263,8 +262,14 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
   const close = () => {
     native.CRYPTO_free_ex_index(CRYPTO_EX_INDEX.SSL, sslIndex)
     native.CRYPTO_free_ex_index(CRYPTO_EX_INDEX.SSL_CTX, ctxIndex)
+    native.CRYPTO_free_ex_index(CRYPTO_EX_INDEX.SSL_SESSION, sessionIndex)
+    // After CRYPTO_free_ex_index OpenSSL no longer calls the free callback, so its slot can go.
     if (freeCallback !== null) koffi.unregister(freeCallback)
+    // The connection trampolines stay registered: a context that outlives this binding may still
+    // call them, and an unregistered slot would be a jump into nothing. With no state left they
+    // fall back to OpenSSL's defaults (six of koffi's 8192 slots per binding built).
     listeners.clear()
+    states.clear()
   }
 
   return { service, close }

@@ -18,7 +18,8 @@ export const configure = (
   errors: ErrorQueue,
   versionNumber: number,
   ctx: Ptr,
-  config: ContextConfig
+  config: ContextConfig,
+  verifyCallback: Ptr
 ): void => {
   const check = (ok: boolean, option: string, reason: string) => {
     if (!ok) throw rejected(option, reason, errors.error(option))
@@ -48,12 +49,14 @@ export const configure = (
     : config.verifyMode === "peer"
     ? SSL_VERIFY.PEER
     : SSL_VERIFY.PEER | SSL_VERIFY.FAIL_IF_NO_PEER_CERT
-  native.SSL_CTX_set_verify(ctx, verifyBits, null)
+  native.SSL_CTX_set_verify(ctx, verifyBits, verifyCallback)
   if (config.verifyDepth !== undefined) native.SSL_CTX_set_verify_depth(ctx, config.verifyDepth)
 
   if (config.sessionTimeoutSeconds !== undefined) native.SSL_CTX_set_timeout(ctx, config.sessionTimeoutSeconds)
-  if (config.sessionCacheMode !== undefined) {
-    native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE[config.sessionCacheMode], null)
+  // Clients cache sessions by default so the new-session callback sees TLS 1.3 tickets.
+  const cacheMode = config.sessionCacheMode ?? (config.role === "client" ? "client" : undefined)
+  if (cacheMode !== undefined) {
+    native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE[cacheMode], null)
   }
 
   if (config.trustedCertificates.length > 0) {
@@ -86,10 +89,8 @@ export const configure = (
     const ok = Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_GROUPS_LIST, 0, cString(config.groups))) === 1
     check(ok, "groups", "unknown or unsupported group")
   }
-  if (config.alpnProtocols !== undefined) {
-    if (config.role !== "client") {
-      throw rejected("alpnProtocols", "server-side ALPN selection is not available yet; offer ALPN from clients only")
-    }
+  // Servers select from config.alpnProtocols in the ALPN callback; clients offer them here.
+  if (config.alpnProtocols !== undefined && config.role !== "server") {
     const wire = alpnWire(config.alpnProtocols)
     // Unlike most of OpenSSL, 0 is success here.
     check(native.SSL_CTX_set_alpn_protos(ctx, wire, wire.length) === 0, "alpnProtocols", "rejected")

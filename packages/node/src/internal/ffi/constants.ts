@@ -7,6 +7,7 @@ import type { OptionFlag, ProtocolVersion } from "@effect-openssl/core/OpenSsl"
 
 export const SSL_CTRL = {
   MODE: 33,
+  SET_TLSEXT_SERVERNAME_CB: 53,
   SET_SESS_CACHE_MODE: 44,
   GET_SESS_CACHE_MODE: 45,
   SET_TLSEXT_HOSTNAME: 55,
@@ -90,3 +91,24 @@ export const optionBits: ReadonlyArray<readonly [OptionFlag, bit: number, since:
   ["NO_RENEGOTIATION", 30, 0x10101000],
   ["CRYPTOPRO_TLSEXT_BUG", 31, 0x10101000]
 ]
+
+export const SSL_MODE = { ENABLE_PARTIAL_WRITE: 1, ACCEPT_MOVING_WRITE_BUFFER: 2 } as const
+
+/** `SSL_get_shutdown` bits. */
+export const SSL_SHUTDOWN_STATE = { SENT: 1, RECEIVED: 2 } as const
+
+export const SSL_TLSEXT_ERR = { OK: 0, ALERT_FATAL: 2, NOACK: 3 } as const
+
+export const SSL_CLIENT_HELLO = { ERROR: 0, SUCCESS: 1, RETRY: -1 } as const
+
+/** TLS extension types read from a ClientHello. */
+export const TLSEXT_TYPE = { server_name: 0, alpn: 16 } as const
+
+export const X509_V_OK = 0
+export const X509_V_ERR_APPLICATION_VERIFICATION = 50
+
+/** TLS alert numbers written through a callback's `*al`. */
+export const TLS_ALERT = { unrecognized_name: 112, handshake_failure: 40, no_application_protocol: 120 } as const
+
+/** Reason code of "unexpected eof while reading" (`SSL_R_UNEXPECTED_EOF_WHILE_READING`, 3.0+). */
+export const SSL_R_UNEXPECTED_EOF_WHILE_READING = 294

@@ -1,6 +1,7 @@
 import * as koffi from "koffi"
 import { pkiTable } from "./pkiTable.js"
-import { callbackPrototypes, type Native, table } from "./table.js"
+import { callbackTypes } from "./prototypes.js"
+import { type Native, table } from "./table.js"
 
 /** Why loading failed, before it becomes an `OpenSslLoadError`. */
 export class LoadFailure {
@@ -32,16 +33,6 @@ const openLibrary = (path: string | null): koffi.LibraryHandle => {
   }
 }
 
-let protoTypes: koffi.TypeObject | undefined
-
-/** Declare the callback prototypes once per process (koffi type names are global). */
-const declarePrototypes = (): koffi.TypeObject => {
-  if (protoTypes === undefined) {
-    protoTypes = koffi.pointer(koffi.proto(callbackPrototypes.ExDataFree))
-  }
-  return protoTypes
-}
-
 const cache = new Map<string, Loaded>()
 
 /**
@@ -53,7 +44,7 @@ export const load = (source: Source): Loaded => {
   const key = source._tag === "Process" ? "process" : `${source.libssl}\0${source.libcrypto ?? ""}`
   const cached = cache.get(key)
   if (cached !== undefined) return cached
-  const exDataFreeType = declarePrototypes()
+  const exDataFreeType = callbackTypes().ExDataFree
   let sslLib: koffi.LibraryHandle
   let cryptoLib: koffi.LibraryHandle
   if (source._tag === "Process") {

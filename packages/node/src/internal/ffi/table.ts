@@ -10,7 +10,7 @@
  * numbers when they fit, BigInts otherwise.
  */
 
-import { pkiTable } from "./pkiTable.js"
+import type { pkiTable } from "./pkiTable.js"
 
 /** A native pointer. */
 export type Ptr = bigint
@@ -48,7 +48,14 @@ export { crypto, optional }
 
 /** Callback prototypes referenced by name in the table (declared before the functions). */
 export const callbackPrototypes = {
-  ExDataFree: "void ExDataFree(void *parent, void *ptr, void *ad, int idx, long argl, void *argp)"
+  ExDataFree: "void ExDataFree(void *parent, void *ptr, void *ad, int idx, long argl, void *argp)",
+  Verify: "int VerifyCallback(int preverify_ok, void *store_ctx)",
+  Keylog: "void KeylogCallback(const void *ssl, const char *line)",
+  NewSession: "int NewSessionCallback(void *ssl, void *session)",
+  ClientHello: "int ClientHelloCallback(void *ssl, void *alert, void *arg)",
+  ServerName: "int ServerNameCallback(void *ssl, void *alert, void *arg)",
+  AlpnSelect:
+    "int AlpnSelectCallback(void *ssl, void *out, void *outlen, const void *in, unsigned int inlen, void *arg)"
 } as const
 
 export const table = {
@@ -140,6 +147,77 @@ export const table = {
   SSL_get_error: ssl<[ssl: Ptr, ret: number], number>("int SSL_get_error(const void *ssl, int ret)"),
   SSL_CIPHER_get_name: ssl<[cipher: Ptr], string>("const char *SSL_CIPHER_get_name(const void *cipher)"),
 
+  // connections
+  SSL_read: ssl<[ssl: Ptr, buffer: Bytes, length: number], number>("int SSL_read(void *ssl, void *buf, int num)"),
+  SSL_write: ssl<[ssl: Ptr, data: Bytes, length: number], number>("int SSL_write(void *ssl, const void *buf, int num)"),
+  SSL_shutdown: ssl<[ssl: Ptr], number>("int SSL_shutdown(void *ssl)"),
+  SSL_get_shutdown: ssl<[ssl: Ptr], number>("int SSL_get_shutdown(const void *ssl)"),
+  SSL_set1_host: ssl<[ssl: Ptr, host: string], number>("int SSL_set1_host(void *ssl, const char *host)"),
+  SSL_get0_param: ssl<[ssl: Ptr], Ptr>("void *SSL_get0_param(void *ssl)"),
+  SSL_get_verify_result: ssl<[ssl: Ptr], Long>("long SSL_get_verify_result(const void *ssl)"),
+  SSL_get_version: ssl<[ssl: Ptr], string>("const char *SSL_get_version(const void *ssl)"),
+  SSL_get_current_cipher: ssl<[ssl: Ptr], PtrOrNull>("const void *SSL_get_current_cipher(const void *ssl)"),
+  SSL_get0_alpn_selected: ssl<[ssl: Ptr, data: Bytes, length: Bytes], void>(
+    "void SSL_get0_alpn_selected(const void *ssl, void *data, void *len)"
+  ),
+  SSL_session_reused: ssl<[ssl: Ptr], number>("int SSL_session_reused(const void *ssl)"),
+  SSL_get_peer_cert_chain: ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get_peer_cert_chain(const void *ssl)"),
+  SSL_get1_peer_certificate: optional(ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get1_peer_certificate(const void *ssl)")),
+  SSL_get_peer_certificate: optional(ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get_peer_certificate(const void *ssl)")),
+  SSL_export_keying_material: ssl<
+    [
+      ssl: Ptr,
+      out: Bytes,
+      length: number,
+      label: Bytes,
+      labelLength: number,
+      context: Bytes | null,
+      contextLength: number,
+      useContext: number
+    ],
+    number
+  >(
+    "int SSL_export_keying_material(void *ssl, void *out, size_t olen, const void *label, size_t llen, const void *context, size_t contextlen, int use_context)"
+  ),
+  SSL_set_SSL_CTX: ssl<[ssl: Ptr, ctx: Ptr], PtrOrNull>("void *SSL_set_SSL_CTX(void *ssl, void *ctx)"),
+  SSL_get_ex_data_X509_STORE_CTX_idx: ssl<[], number>("int SSL_get_ex_data_X509_STORE_CTX_idx()"),
+
+  // callbacks
+  SSL_CTX_sess_set_new_cb: ssl<[ctx: Ptr, callback: PtrOrNull], void>(
+    "void SSL_CTX_sess_set_new_cb(void *ctx, void *cb)"
+  ),
+  SSL_CTX_set_alpn_select_cb: ssl<[ctx: Ptr, callback: PtrOrNull, arg: PtrOrNull], void>(
+    "void SSL_CTX_set_alpn_select_cb(void *ctx, void *cb, void *arg)"
+  ),
+  SSL_CTX_callback_ctrl: ssl<[ctx: Ptr, cmd: number, callback: PtrOrNull], Long>(
+    "long SSL_CTX_callback_ctrl(void *ctx, int cmd, void *cb)"
+  ),
+  SSL_client_hello_get0_ext: optional(
+    ssl<[ssl: Ptr, type: number, out: Bytes, outLength: Bytes], number>(
+      "int SSL_client_hello_get0_ext(void *ssl, unsigned int type, void *out, void *outlen)"
+    )
+  ),
+  SSL_client_hello_get0_legacy_version: optional(
+    ssl<[ssl: Ptr], number>("unsigned int SSL_client_hello_get0_legacy_version(void *ssl)")
+  ),
+
+  // sessions
+  SSL_get1_session: ssl<[ssl: Ptr], PtrOrNull>("void *SSL_get1_session(void *ssl)"),
+  SSL_set_session: ssl<[ssl: Ptr, session: Ptr], number>("int SSL_set_session(void *ssl, void *session)"),
+  SSL_SESSION_free: ssl<[session: Ptr], void>("void SSL_SESSION_free(void *session)"),
+  SSL_SESSION_up_ref: ssl<[session: Ptr], number>("int SSL_SESSION_up_ref(void *session)"),
+  SSL_SESSION_is_resumable: ssl<[session: Ptr], number>("int SSL_SESSION_is_resumable(const void *session)"),
+  SSL_SESSION_set_ex_data: ssl<[session: Ptr, index: number, data: PtrOrNull], number>(
+    "int SSL_SESSION_set_ex_data(void *session, int idx, void *data)"
+  ),
+  SSL_SESSION_get_ex_data: ssl<[session: Ptr, index: number], PtrOrNull>(
+    "void *SSL_SESSION_get_ex_data(const void *session, int idx)"
+  ),
+  i2d_SSL_SESSION: ssl<[session: Ptr, out: Bytes | null], number>("int i2d_SSL_SESSION(void *session, void *pp)"),
+  d2i_SSL_SESSION: ssl<[reuse: null, input: Bytes, length: number], PtrOrNull>(
+    "void *d2i_SSL_SESSION(void *a, void *pp, long length)"
+  ),
+
   // stacks
   OPENSSL_sk_num: crypto<[stack: Ptr], number>("int OPENSSL_sk_num(const void *stack)"),
   OPENSSL_sk_value: crypto<[stack: Ptr, i: number], PtrOrNull>("void *OPENSSL_sk_value(const void *stack, int i)"),
@@ -165,6 +243,22 @@ export const table = {
     "void *PEM_read_bio_PrivateKey(void *bio, void *out, void *cb, void *u)"
   ),
   X509_free: crypto<[x509: Ptr], void>("void X509_free(void *x509)"),
+  i2d_X509_bio: crypto<[bio: Ptr, x509: Ptr], number>("int i2d_X509_bio(void *bio, void *x509)"),
+  X509_STORE_CTX_get_error: crypto<[ctx: Ptr], number>("int X509_STORE_CTX_get_error(void *ctx)"),
+  X509_STORE_CTX_set_error: crypto<[ctx: Ptr, error: number], void>("void X509_STORE_CTX_set_error(void *ctx, int s)"),
+  X509_STORE_CTX_get_error_depth: crypto<[ctx: Ptr], number>("int X509_STORE_CTX_get_error_depth(void *ctx)"),
+  X509_STORE_CTX_get_current_cert: crypto<[ctx: Ptr], PtrOrNull>("void *X509_STORE_CTX_get_current_cert(void *ctx)"),
+  X509_STORE_CTX_get_ex_data: crypto<[ctx: Ptr, index: number], PtrOrNull>(
+    "void *X509_STORE_CTX_get_ex_data(void *ctx, int idx)"
+  ),
+  X509_verify_cert_error_string: crypto<[code: number], string>("const char *X509_verify_cert_error_string(long n)"),
+  X509_get_subject_name: crypto<[x509: Ptr], Ptr>("void *X509_get_subject_name(const void *x509)"),
+  X509_NAME_oneline: crypto<[name: Ptr, buffer: Bytes, size: number], PtrOrNull>(
+    "void *X509_NAME_oneline(const void *name, void *buf, int size)"
+  ),
+  X509_VERIFY_PARAM_set1_ip_asc: crypto<[param: Ptr, ip: string], number>(
+    "int X509_VERIFY_PARAM_set1_ip_asc(void *param, const char *ipasc)"
+  ),
   X509_STORE_add_cert: crypto<[store: Ptr, x509: Ptr], number>("int X509_STORE_add_cert(void *store, void *x509)"),
   EVP_PKEY_free: crypto<[pkey: Ptr], void>("void EVP_PKEY_free(void *pkey)"),
 

@@ -1,0 +1,229 @@
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import type { ClientHelloInfo, HandshakeStep, NativeRef, OpenSsl, SslCallbacks, VerifyStep } from "../OpenSsl.js"
+import { IoStatus } from "../OpenSsl.js"
+import type { Ssl } from "../Ssl.js"
+import type { SslContext } from "../SslContext.js"
+import type { SslError } from "../SslError.js"
+import { TlsError } from "../SslError.js"
+import type { SslSession } from "../SslSession.js"
+import { contextLease, sslLease, SslSessionImpl } from "./handles.js"
+import { acquireLease, type Lease } from "./lease.js"
+import { native } from "./native.js"
+import { registryOf } from "./registry.js"
+
+/** What a server decides once it has seen the ClientHello (possibly after async work). */
+export interface HelloDecision {
+  readonly verdict: "accept" | "reject"
+  /** Context chosen for the SNI name (`SSL_set_SSL_CTX`), if any. */
+  readonly context: SslContext | undefined
+}
+
+export interface EngineOptions {
+  readonly role: "client" | "server"
+  readonly verify?: ((step: VerifyStep) => boolean) | undefined
+  readonly keylog?: ((line: string) => void) | undefined
+  /** Server: decide from the ClientHello, asynchronously (the handshake pauses meanwhile). */
+  readonly onClientHello?: ((hello: ClientHelloInfo) => Effect.Effect<HelloDecision, unknown>) | undefined
+  /** Server: choose the ALPN protocol (default: the context's `alpnProtocols`, in server order). */
+  readonly alpnSelect?: ((offered: ReadonlyArray<string>) => string | undefined) | undefined
+}
+
+export type ReadStep = Uint8Array | "want-read" | "want-write" | "closed"
+export type WriteStep = number | "want-read" | "want-write"
+
+/** Plaintext records are at most 16 KiB; a little more leaves room for OpenSSL's own bookkeeping. */
+const SCRATCH = 17 * 1024
+
+/**
+ * The sans-IO state of one driven `SSL`: memory BIOs attached, callbacks bound to this object.
+ * Exactly one engine may drive a native `SSL` (tracked in the registry by object id).
+ */
+export class Engine {
+  readonly #scratch = new Uint8Array(SCRATCH)
+  #latestSession: NativeRef | undefined
+  #sessionsSeen = 0
+  #hello: Fiber.RuntimeFiber<HelloDecision, unknown> | undefined
+  #decision: HelloDecision | undefined
+  #detached = false
+
+  constructor(
+    readonly openssl: OpenSsl,
+    readonly ssl: Ssl,
+    readonly lease: Lease,
+    readonly options: EngineOptions,
+    readonly runtime: Runtime.Runtime<never>
+  ) {}
+
+  get ref(): NativeRef {
+    return this.lease.ref
+  }
+
+  get sessionsSeen(): number {
+    return this.#sessionsSeen
+  }
+
+  /** The pending ClientHello work, when the handshake paused for it. */
+  get pendingHello(): Fiber.RuntimeFiber<HelloDecision, unknown> | undefined {
+    return this.#hello
+  }
+
+  callbacks(): SslCallbacks {
+    const { alpnSelect, keylog, onClientHello, role, verify } = this.options
+    const serverAlpn = role === "server" ? this.ssl.context.config.alpnProtocols : undefined
+    return {
+      verify,
+      keylog,
+      newSession: (session) => {
+        if (this.#detached) return false
+        if (this.#latestSession !== undefined) this.openssl.sessionFree(this.#latestSession)
+        this.#latestSession = session
+        this.#sessionsSeen++
+        return true
+      },
+      clientHello: onClientHello === undefined ? undefined : (hello) => this.onClientHello(hello, onClientHello),
+      serverName: onClientHello === undefined ? undefined : () => {
+        const context = this.#decision?.context
+        return context === undefined ? undefined : contextLease(context).unsafeRef("SNI")
+      },
+      alpnSelect: alpnSelect ??
+        (serverAlpn === undefined ? undefined : (offered) => serverAlpn.find((p) => offered.includes(p)))
+    }
+  }
+
+  private onClientHello(
+    hello: ClientHelloInfo,
+    decide: (hello: ClientHelloInfo) => Effect.Effect<HelloDecision, unknown>
+  ): "accept" | "retry" | "reject" {
+    if (this.#decision !== undefined) return this.#decision.verdict
+    // Pause the handshake; the driver joins this fiber and calls SSL_do_handshake again.
+    this.#hello ??= Runtime.runFork(this.runtime)(decide(hello))
+    return "retry"
+  }
+
+  /** Record the ClientHello decision once its fiber finished. */
+  decided(decision: HelloDecision): void {
+    this.#decision = decision
+    this.#hello = undefined
+  }
+
+  use<A>(operation: string, f: (ref: NativeRef) => A): Effect.Effect<A, SslError> {
+    return this.lease.use(operation, f)
+  }
+
+  handshakeStep: Effect.Effect<HandshakeStep, SslError> = Effect.suspend(() =>
+    this.use("TlsEngine.handshake", (ref) => this.openssl.sslHandshake(ref))
+  )
+
+  feed(bytes: Uint8Array): Effect.Effect<void, SslError> {
+    return this.use("TlsEngine.feed", (ref) => this.openssl.sslFeed(ref, bytes))
+  }
+
+  endInput: Effect.Effect<void, SslError> = Effect.suspend(() =>
+    this.use("TlsEngine.endInput", (ref) => this.openssl.sslInputEnded(ref))
+  )
+
+  /** Everything waiting for the peer, as one fresh buffer (the transport may keep it). */
+  takeOutput: Effect.Effect<Option.Option<Uint8Array>, SslError> = Effect.suspend(() =>
+    this.use("TlsEngine.takeOutput", (ref) => {
+      const pending = this.openssl.sslPendingOutput(ref)
+      if (pending === 0) return Option.none()
+      const out = new Uint8Array(pending)
+      const n = this.openssl.sslDrain(ref, out)
+      return Option.some(n === pending ? out : out.subarray(0, n))
+    })
+  )
+
+  readStep: Effect.Effect<ReadStep, SslError> = Effect.suspend(() =>
+    this.use("TlsEngine.read", (ref): ReadStep => {
+      const n = this.openssl.sslRead(ref, this.#scratch)
+      if (n > 0) return this.#scratch.slice(0, n)
+      if (n === IoStatus.WantRead) return "want-read"
+      if (n === IoStatus.WantWrite) return "want-write"
+      return "closed"
+    })
+  )
+
+  writeStep(data: Uint8Array): Effect.Effect<WriteStep, SslError> {
+    return this.use("TlsEngine.write", (ref): WriteStep => {
+      const n = this.openssl.sslWrite(ref, data)
+      if (n >= 0) return n
+      if (n === IoStatus.WantRead) return "want-read"
+      if (n === IoStatus.WantWrite) return "want-write"
+      throw new TlsError({ reason: "Closed", operation: "TlsEngine.write" })
+    })
+  }
+
+  shutdownStep: Effect.Effect<"sent" | "done", SslError> = Effect.suspend(() =>
+    this.use("TlsEngine.shutdown", (ref) => this.openssl.sslShutdown(ref))
+  )
+
+  /** What a callback threw during the last native call, as the typed failure of that call. */
+  callbackFailure(operation: string): Effect.Effect<void, TlsError> {
+    return Effect.suspend(() => {
+      if (this.lease.released) return Effect.void
+      const failure = this.openssl.sslTakeCallbackFailure(this.ref)
+      return failure === undefined
+        ? Effect.void
+        : Effect.fail(new TlsError({ reason: "Callback", operation, cause: failure.cause }))
+    })
+  }
+
+  /** Another reference to the latest session, in the caller's scope. */
+  latestSession: Effect.Effect<Option.Option<SslSession>, SslError, Scope.Scope> = Effect.suspend(() => {
+    const latest = this.#latestSession
+    if (latest === undefined) return Effect.succeed(Option.none())
+    const context = this.ssl.context
+    return Effect.map(
+      acquireLease(
+        this.openssl,
+        "SSL_SESSION_up_ref",
+        () => {
+          this.openssl.sessionUpRef(latest)
+          return latest
+        },
+        (ref) => this.openssl.sessionFree(ref),
+        (lease) => new SslSessionImpl(lease, context),
+        undefined
+      ),
+      Option.some
+    )
+  })
+
+  detach(): void {
+    if (this.#detached) return
+    this.#detached = true
+    registryOf(this.openssl).driven.delete(this.ref.id)
+    this.openssl.sslSetCallbacks(this.ref, undefined)
+    if (this.#latestSession !== undefined) this.openssl.sessionFree(this.#latestSession)
+    this.#latestSession = undefined
+  }
+}
+
+/** Attach memory BIOs and callbacks to `ssl` and become its only driver. */
+export const attach = (ssl: Ssl, options: EngineOptions): Effect.Effect<Engine, SslError, Scope.Scope> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.acquireRelease(
+      Effect.flatMap(native("TlsEngine.attach", () => sslLease(ssl).unsafeRef("TlsEngine.attach")), (ref) => {
+        const lease = sslLease(ssl)
+        const openssl = lease.openssl
+        const registry = registryOf(openssl)
+        if (registry.driven.has(ref.id)) {
+          return Effect.fail(
+            new TlsError({ reason: "DriverConflict", operation: "TlsEngine.attach: this SSL already has a driver" })
+          )
+        }
+        return native("TlsEngine.attach", () => {
+          openssl.sslAttachMemory(ref)
+          openssl.sslSetRole(ref, options.role)
+          const engine = new Engine(openssl, ssl, lease, options, runtime)
+          openssl.sslSetCallbacks(ref, engine.callbacks())
+          registry.driven.add(ref.id)
+          return engine
+        })
+      }),
+      (engine) => Effect.sync(() => engine.detach())
+    ))

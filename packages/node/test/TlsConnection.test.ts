@@ -1,0 +1,122 @@
+import * as Diagnostics from "@effect-openssl/core/Diagnostics"
+import * as Ssl from "@effect-openssl/core/Ssl"
+import * as SslContext from "@effect-openssl/core/SslContext"
+import * as SslSession from "@effect-openssl/core/SslSession"
+import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as Transport from "@effect-openssl/core/Transport"
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import { clientOptions, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+const bytes = (s: string) => new TextEncoder().encode(s)
+
+/** A client and a server connected over memory, both handshakes run concurrently. */
+const pair = (
+  client: SslContext.SslContext,
+  server: SslContext.SslContext,
+  connectOptions: TlsConnection.ConnectOptions = { hostName: "localhost" },
+  acceptOptions: TlsConnection.AcceptOptions = {}
+) =>
+  Effect.gen(function*() {
+    const [a, b] = yield* Transport.memoryPair
+    return yield* Effect.all([
+      TlsConnection.connect(a, client, connectOptions),
+      TlsConnection.accept(b, server, acceptOptions)
+    ], { concurrency: 2 })
+  })
+
+layer(TestOpenSsl)("TlsConnection", (it) => {
+  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+    it.scoped(`${version}: handshake, data both ways, close_notify both ways`, () =>
+      Effect.gen(function*() {
+        const server = yield* SslContext.make({ ...serverOptions, maxProtocol: version })
+        const client = yield* SslContext.make({ ...clientOptions, maxProtocol: version })
+        const [c, s] = yield* pair(client, server)
+        yield* c.write(bytes("hello server"))
+        assert.strictEqual(text(Option.getOrThrow(yield* s.read)), "hello server")
+        yield* s.write(bytes("hello client"))
+        assert.strictEqual(text(Option.getOrThrow(yield* c.read)), "hello client")
+        const info = yield* c.info
+        assert.strictEqual(info.protocol, version)
+        assert.strictEqual(info.serverName, "localhost")
+        assert.include(info.peerChain[0]!.subjectAltNames, "DNS:localhost")
+        assert.match(info.peerChain[0]!.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+        const [ekmClient, ekmServer] = yield* Effect.all([
+          c.exportKeyingMaterial("EXPERIMENTAL test", 32),
+          s.exportKeyingMaterial("EXPERIMENTAL test", 32)
+        ])
+        assert.deepStrictEqual(ekmClient, ekmServer)
+        yield* Effect.all([c.close, s.close], { concurrency: 2 })
+        assert.isTrue(Option.isNone(yield* s.read))
+      }))
+  }
+
+  it.scoped("ALPN: the server picks from its list in its own order", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make({ ...serverOptions, alpnProtocols: ["h2", "http/1.1"] })
+      const client = yield* SslContext.make({ ...clientOptions, alpnProtocols: ["http/1.1", "h2"] })
+      const [c, s] = yield* pair(client, server)
+      assert.strictEqual((yield* c.info).alpnProtocol, "h2")
+      assert.strictEqual((yield* s.info).alpnProtocol, "h2")
+    }))
+
+  it.scoped("a wrong host name fails with a typed verification error", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const error = yield* Effect.flip(pair(client, server, { hostName: "wrong.example" }))
+      assert.strictEqual(error._tag, "VerifyError")
+      if (error._tag !== "VerifyError") return
+      assert.strictEqual(error.code, 62) // X509_V_ERR_HOSTNAME_MISMATCH
+      assert.strictEqual(error.depth, 0)
+    }))
+
+  it.scoped("TLS 1.3 resumption on a fresh handle, after the first connection was freed", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const first = yield* Scope.make()
+      const [c] = yield* Scope.extend(pair(client, server), first)
+      const session = yield* c.awaitSession("2 seconds")
+      assert.isTrue(Option.isSome(session))
+      yield* Scope.close(first, Exit.void)
+      const kept = Option.getOrThrow(session)
+      assert.isTrue(yield* SslSession.isResumable(kept))
+      const [c2] = yield* pair(client, server, { hostName: "localhost", session: kept })
+      assert.isTrue((yield* c2.info).sessionReused)
+    }))
+
+  it.scoped("a second driver on the same native SSL is refused", () =>
+    Effect.gen(function*() {
+      const client = yield* SslContext.make(clientOptions)
+      const ssl = yield* Ssl.make(client)
+      yield* TlsConnection.engine(ssl, { role: "client" })
+      const ref = yield* Ssl.upRef(ssl)
+      const error = yield* Effect.flip(TlsConnection.engine(ref, { role: "client" }))
+      assert.strictEqual(error._tag === "TlsError" && error.reason, "DriverConflict")
+    }))
+
+  it.scoped("a peer that vanishes mid-handshake: typed error, everything freed", () =>
+    Effect.gen(function*() {
+      const frees = yield* recordFrees
+      const client = yield* SslContext.make(clientOptions)
+      const [a, b] = yield* Transport.memoryPair
+      const attempt = yield* Effect.fork(Effect.scoped(TlsConnection.connect(a, client, { hostName: "localhost" })))
+      // The "server" reads the ClientHello and hangs up.
+      yield* b.receive
+      yield* b.end
+      const error = yield* Effect.flip(Fiber.join(attempt))
+      assert.strictEqual(error._tag === "TlsError" && error.reason, "UnexpectedEof")
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
+      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 1)
+    }))
+
+  describe("fixtures", () => {
+    it.effect("are readable", () => Effect.sync(() => assert.include(fixture("ca.pem"), "BEGIN CERTIFICATE")))
+  })
+})
