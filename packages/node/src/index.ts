@@ -2,3 +2,8 @@
  * @since 0.1.0
  */
 export * as NodeOpenSsl from "./NodeOpenSsl.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as NodeTransport from "./NodeTransport.js"
