@@ -2,9 +2,13 @@ import * as Diagnostics from "@effect-openssl/core/Diagnostics"
 import { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
+import * as SslSession from "@effect-openssl/core/SslSession"
+import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as Transport from "@effect-openssl/core/Transport"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 
 const section = (title: string) => Console.log(`\n── ${title}`)
@@ -70,4 +74,72 @@ export const demo = Effect.gen(function*() {
   yield* section("Use after release: a typed error, native memory untouched")
   const error = yield* Effect.flip(Ssl.settings(ref))
   yield* Console.log(`${error._tag}: ${error.message}`)
+
+  yield* tlsTour
+})
+
+/** A CA and a server certificate for "localhost", issued in-process through libcrypto. */
+const demoPki = Effect.gen(function*() {
+  const openssl = yield* OpenSsl
+  const now = Date.now()
+  const validity = { notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000) }
+  const caKey = openssl.pkiGenerateKey("P-256")
+  const ca = openssl.pkiIssueCertificate({ subject: { commonName: "demo CA" }, key: caKey, isCa: true, ...validity })
+  const serverKey = openssl.pkiGenerateKey("P-256")
+  const server = openssl.pkiIssueCertificate({
+    subject: { commonName: "localhost" },
+    key: serverKey,
+    subjectAltNames: ["DNS:localhost"],
+    isCa: false,
+    extendedKeyUsage: ["serverAuth"],
+    issuer: { certificate: ca, key: caKey },
+    ...validity
+  })
+  return { ca, server, serverKey }
+})
+
+const tlsTour = Effect.gen(function*() {
+  yield* section("TlsConnection: a TLS 1.3 client and server over an in-memory transport")
+  const pki = yield* demoPki
+  const server = yield* SslContext.make({
+    role: "server",
+    certificate: { chain: pki.server, key: pki.serverKey },
+    alpnProtocols: ["h2", "http/1.1"]
+  })
+  const client = yield* SslContext.make({ role: "client", trust: { certificates: pki.ca }, alpnProtocols: ["h2"] })
+  const [a, b] = yield* Transport.memoryPair
+  const [c, s] = yield* Effect.all([
+    TlsConnection.connect(a, client, { hostName: "localhost" }),
+    TlsConnection.accept(b, server)
+  ], { concurrency: 2 })
+  yield* c.write(new TextEncoder().encode("ping"))
+  const got = Option.getOrThrow(yield* s.read)
+  const info = yield* c.info
+  yield* Console.log(
+    `${info.protocol} ${info.cipher}, ALPN ${info.alpnProtocol}, server said hello to "${
+      new TextDecoder().decode(got)
+    }"`
+  )
+  yield* Console.log(`peer: ${info.peerChain[0]?.subject} (sha256 ${info.peerChain[0]?.fingerprint256.slice(0, 23)}…)`)
+
+  yield* section("Sessions: the ticket arrives after the handshake; resume on a fresh handle")
+  const session = Option.getOrThrow(yield* c.awaitSession("2 seconds"))
+  const bytes = yield* SslSession.toBytes(session)
+  yield* Console.log(`session ticket captured (${bytes.length} bytes serialized)`)
+  const [a2, b2] = yield* Transport.memoryPair
+  const [c2] = yield* Effect.all([
+    TlsConnection.connect(a2, client, { hostName: "localhost", session }),
+    TlsConnection.accept(b2, server)
+  ], { concurrency: 2 })
+  yield* Console.log(`second connection resumed: ${(yield* c2.info).sessionReused}`)
+
+  yield* section("Verification is on by default: a wrong host name is a typed error")
+  const [a3, b3] = yield* Transport.memoryPair
+  const failed = yield* Effect.flip(
+    Effect.all([
+      TlsConnection.connect(a3, client, { hostName: "evil.example" }),
+      TlsConnection.accept(b3, server)
+    ], { concurrency: 2 })
+  )
+  yield* Console.log(`${failed._tag}: ${failed.message}`)
 })
