@@ -116,7 +116,7 @@ const tlsTour = Effect.gen(function*() {
   const got = Option.getOrThrow(yield* s.read)
   const info = yield* c.info
   yield* Console.log(
-    `${info.protocol} ${info.cipher}, ALPN ${info.alpnProtocol}, server said hello to "${
+    `${info.protocol} ${info.cipher}, ALPN ${info.alpnProtocol}, the server read "${
       new TextDecoder().decode(got)
     }"`
   )
