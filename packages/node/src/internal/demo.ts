@@ -116,9 +116,7 @@ const tlsTour = Effect.gen(function*() {
   const got = Option.getOrThrow(yield* s.read)
   const info = yield* c.info
   yield* Console.log(
-    `${info.protocol} ${info.cipher}, ALPN ${info.alpnProtocol}, the server read "${
-      new TextDecoder().decode(got)
-    }"`
+    `${info.protocol} ${info.cipher}, ALPN ${info.alpnProtocol}, the server read "${new TextDecoder().decode(got)}"`
   )
   yield* Console.log(`peer: ${info.peerChain[0]?.subject} (sha256 ${info.peerChain[0]?.fingerprint256.slice(0, 23)}…)`)
 
