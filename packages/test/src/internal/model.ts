@@ -1,0 +1,393 @@
+import type {
+  ContextConfig,
+  Features,
+  FreeEvent,
+  HandshakeStep,
+  NativeRef,
+  OpenSsl,
+  OptionFlag,
+  Role,
+  Settings,
+  SslSettings,
+  VerifyMode,
+  Version
+} from "@effect-openssl/core/OpenSsl"
+import { TypeId } from "@effect-openssl/core/OpenSsl"
+import type { NativeKind, OpenSslErrorEntry } from "@effect-openssl/core/SslError"
+import {
+  InvalidOptionError,
+  OpenSslError,
+  ReleasedHandleError,
+  TlsError,
+  UnsupportedError
+} from "@effect-openssl/core/SslError"
+import * as Data from "effect/Data"
+
+/**
+ * `SSL_OP_*` bit numbers (OpenSSL 3.0's `ssl.h`). A record over `OptionFlag`, so a flag added
+ * to the core type is a compile error here until the model knows its bit.
+ */
+const optionBit: Record<OptionFlag, number> = {
+  NO_EXTENDED_MASTER_SECRET: 0,
+  CLEANSE_PLAINTEXT: 1,
+  LEGACY_SERVER_CONNECT: 2,
+  ENABLE_KTLS: 3,
+  TLSEXT_PADDING: 4,
+  SAFARI_ECDHE_ECDSA_BUG: 6,
+  IGNORE_UNEXPECTED_EOF: 7,
+  ALLOW_CLIENT_RENEGOTIATION: 8,
+  DISABLE_TLSEXT_CA_NAMES: 9,
+  ALLOW_NO_DHE_KEX: 10,
+  DONT_INSERT_EMPTY_FRAGMENTS: 11,
+  NO_QUERY_MTU: 12,
+  COOKIE_EXCHANGE: 13,
+  NO_TICKET: 14,
+  CISCO_ANYCONNECT: 15,
+  NO_SESSION_RESUMPTION_ON_RENEGOTIATION: 16,
+  NO_COMPRESSION: 17,
+  ALLOW_UNSAFE_LEGACY_RENEGOTIATION: 18,
+  NO_ENCRYPT_THEN_MAC: 19,
+  ENABLE_MIDDLEBOX_COMPAT: 20,
+  PRIORITIZE_CHACHA: 21,
+  CIPHER_SERVER_PREFERENCE: 22,
+  TLS_ROLLBACK_BUG: 23,
+  NO_ANTI_REPLAY: 24,
+  NO_SSLv3: 25,
+  NO_TLSv1: 26,
+  NO_TLSv1_2: 27,
+  NO_TLSv1_1: 28,
+  NO_TLSv1_3: 29,
+  NO_RENEGOTIATION: 30,
+  CRYPTOPRO_TLSEXT_BUG: 31
+}
+
+/** Flags in bit order, as the binding lists them when it reads options back. */
+const flagsByBit = (Object.keys(optionBit) as Array<OptionFlag>).sort((a, b) => optionBit[a] - optionBit[b])
+
+/** What `SSL_CTX_new` sets before any configuration (OpenSSL 3.0 and 3.5 agree). */
+const defaultOptions: ReadonlyArray<OptionFlag> = ["NO_COMPRESSION", "ENABLE_MIDDLEBOX_COMPAT"]
+const SSL_MODE_AUTO_RETRY = 4
+/** What the binding sets when it attaches memory BIOs: partial writes, moving write buffers. */
+const SSL_MODE_ENGINE = 1 | 2
+const DEFAULT_SESSION_TIMEOUT = 7200
+const verifyBits: Record<VerifyMode, number> = { none: 0, peer: 1, require: 3 }
+
+export const version: Version = {
+  text: "effect-openssl lifecycle model (OpenSSL 3.0 semantics)",
+  number: 0x30000000,
+  major: 3,
+  minor: 0,
+  patch: 0
+}
+
+// A model has no handshake, so it has none of the callback or compression features; it always
+// reports its frees.
+export const features: Features = {
+  optionFlags: flagsByBit,
+  postQuantumGroups: false,
+  keylog: false,
+  clientHelloCallback: false,
+  certificateCompression: false,
+  freeObservation: true
+}
+
+/** The error queue entries OpenSSL 3.0 leaves for the handshake failures the model reproduces. */
+const sslEntry = (reason: number, code: number, reasonText: string): OpenSslErrorEntry => ({
+  code,
+  library: 20,
+  libraryName: "SSL routines",
+  reason,
+  reasonText,
+  message: `error:${code.toString(16).toUpperCase().padStart(8, "0")}:SSL routines::${reasonText}`
+})
+const CONNECTION_TYPE_NOT_SET = sslEntry(144, 0x0a000090, "connection type not set")
+const SHOULD_NOT_HAVE_BEEN_CALLED = sslEntry(0xc0101, 0x0a0c0101, "called a function you should not call")
+const READ_BIO_NOT_SET = sslEntry(211, 0x0a0000d3, "read bio not set")
+
+// The binding's reading of SSL_get_error: SSL_ERROR_SSL is a protocol failure; SSL_ERROR_SYSCALL
+// with an empty queue is an end of stream.
+const protocolError = (entry: OpenSslErrorEntry) =>
+  new TlsError({ reason: "Protocol", operation: "SSL_do_handshake (SSL_ERROR_SSL)", entries: [entry] })
+const eofError = () => new TlsError({ reason: "UnexpectedEof", operation: "SSL_do_handshake", entries: [] })
+
+const utf8 = new TextEncoder()
+
+export class WouldCrash extends Data.TaggedError("WouldCrash")<{
+  readonly operation: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.operation} would crash OpenSSL: ${this.reason}`
+  }
+}
+
+interface ContextObject {
+  readonly kind: "SSL_CTX"
+  readonly id: number
+  readonly address: bigint
+  refs: number
+  readonly config: ContextConfig
+  readonly settings: Settings
+}
+
+/**
+ * One `SSL`. The handshake state is what `SSL_in_before` and `SSL_do_handshake` can tell
+ * without any record ever being exchanged: not started, started, or failed fatally.
+ */
+interface SslObject {
+  readonly kind: "SSL"
+  readonly id: number
+  readonly address: bigint
+  refs: number
+  readonly ctx: ContextObject
+  /** The handshake function: set by `SSL_set_connect_state` / `SSL_set_accept_state`. */
+  connection: "client" | "server" | undefined
+  /** `SSL_is_server`: from the method until a role is set. */
+  isServer: boolean
+  hostName: string | undefined
+  /** `SSL_set1_host`: only used to verify a peer, which the model never meets. */
+  verifyHost: string | undefined
+  mode: number
+  bio: boolean
+  state: "before" | "started" | "error"
+}
+
+const settingsOf = (config: ContextConfig): Settings => {
+  const set = new Set([...defaultOptions, ...config.options])
+  const options = flagsByBit.filter((flag) => set.has(flag))
+  return {
+    role: config.role,
+    minProtocol: config.minProtocol,
+    maxProtocol: config.maxProtocol,
+    options,
+    optionBits: options.reduce((bits, flag) => bits | (1n << BigInt(optionBit[flag])), 0n),
+    mode: SSL_MODE_AUTO_RETRY,
+    verifyMode: config.verifyMode,
+    verifyModeBits: verifyBits[config.verifyMode],
+    verifyDepth: config.verifyDepth ?? -1,
+    // The model has no cipher tables: expanding a cipher string is OpenSSL's own language.
+    ciphers: [],
+    sessionTimeoutSeconds: config.sessionTimeoutSeconds ?? DEFAULT_SESSION_TIMEOUT,
+    // OpenSSL's default is "server"; the binding makes clients cache so new sessions are reported.
+    sessionCacheMode: config.sessionCacheMode ?? (config.role === "client" ? "client" : "server")
+  }
+}
+
+/** Whether the context's method has the handshake function for this role. */
+const methodAllows = (method: Role, connection: "client" | "server") => method === "any" || method === connection
+
+/** The operations the model implements; every other member of `OpenSsl` throws `UnsupportedError`. */
+export const modelled = [
+  "contextNew",
+  "contextFree",
+  "contextSettings",
+  "sslNew",
+  "sslUpRef",
+  "sslFree",
+  "sslDup",
+  "sslInBefore",
+  "sslSettings",
+  "sslSetRole",
+  "sslSetHostName",
+  "sslSetVerifyHost",
+  "sslAttachMemory",
+  "sslHandshake",
+  "observeFrees"
+] as const satisfies ReadonlyArray<keyof OpenSsl>
+
+const unsupported = (operation: string) => (): never => {
+  throw new UnsupportedError({
+    operation,
+    reason: "the lifecycle model has no TLS engine or cryptography; run this against a real binding (NodeOpenSsl)"
+  })
+}
+
+export const makeModel = (): OpenSsl => {
+  const objects = new Map<number, ContextObject | SslObject>()
+  const listeners = new Set<(event: FreeEvent) => void>()
+  // One counter for every kind, as the binding stamps ids.
+  let nextId = 1
+  const stamp = () => {
+    const id = nextId++
+    // Addresses look like pointers and are never reused, so pointer identity means object identity.
+    return { id, address: 0x10000n + BigInt(id) * 0x400n }
+  }
+
+  // A freed or foreign object is what the real library would crash on (use after free, double
+  // free); the model reports it as a typed error instead.
+  const lookup = <K extends NativeKind>(ref: NativeRef, kind: K, operation: string) => {
+    const object = objects.get(ref.id)
+    if (object === undefined || object.kind !== kind || object.address !== ref.address || ref.kind !== kind) {
+      throw new ReleasedHandleError({ kind, operation: `${operation} (no live ${kind} #${ref.id} in the model)` })
+    }
+    return object as K extends "SSL" ? SslObject : ContextObject
+  }
+  const refOf = (object: ContextObject | SslObject): NativeRef => ({
+    kind: object.kind,
+    address: object.address,
+    id: object.id
+  })
+  const emit = (object: ContextObject | SslObject) => {
+    objects.delete(object.id)
+    const event: FreeEvent = { kind: object.kind, id: object.id }
+    for (const listener of listeners) listener(event)
+  }
+  const dropContext = (ctx: ContextObject) => {
+    if (--ctx.refs === 0) emit(ctx)
+  }
+  const newSsl = (ctx: ContextObject): SslObject => {
+    const ssl: SslObject = {
+      kind: "SSL",
+      ...stamp(),
+      refs: 1,
+      ctx,
+      connection: undefined,
+      isServer: ctx.config.role !== "client",
+      hostName: undefined,
+      verifyHost: undefined,
+      mode: ctx.settings.mode,
+      bio: false,
+      state: "before"
+    }
+    // SSL_new holds its context: the context lives until its last SSL is freed.
+    ctx.refs++
+    objects.set(ssl.id, ssl)
+    return ssl
+  }
+
+  const service: OpenSsl = {
+    [TypeId]: TypeId,
+    implementation: "model",
+    version,
+    features,
+
+    contextNew: (config) => {
+      const ctx: ContextObject = { kind: "SSL_CTX", ...stamp(), refs: 1, config, settings: settingsOf(config) }
+      objects.set(ctx.id, ctx)
+      return refOf(ctx)
+    },
+    contextFree: (ref) => dropContext(lookup(ref, "SSL_CTX", "SSL_CTX_free")),
+    contextSettings: (ref) => lookup(ref, "SSL_CTX", "contextSettings").settings,
+
+    sslNew: (ref) => refOf(newSsl(lookup(ref, "SSL_CTX", "SSL_new"))),
+    sslUpRef: (ref) => {
+      lookup(ref, "SSL", "SSL_up_ref").refs++
+    },
+    sslFree: (ref) => {
+      const ssl = lookup(ref, "SSL", "SSL_free")
+      if (--ssl.refs > 0) return
+      // SSL_free frees the SSL's ex_data (its free event) before it drops the context.
+      emit(ssl)
+      dropContext(ssl.ctx)
+    },
+    sslDup: (ref) => {
+      const ssl = lookup(ref, "SSL", "SSL_dup")
+      if (ssl.state !== "before") {
+        ssl.refs++
+        return ref
+      }
+      // What SSL_dup copies of a fresh handle: settings (the mode, the verification parameters;
+      // the rest is the context's here) and the handshake role. Not the BIOs, not the SNI name.
+      const copy = newSsl(ssl.ctx)
+      copy.connection = ssl.connection
+      copy.isServer = ssl.isServer
+      copy.mode = ssl.mode
+      copy.verifyHost = ssl.verifyHost
+      return refOf(copy)
+    },
+    sslInBefore: (ref) => lookup(ref, "SSL", "SSL_in_before").state === "before",
+    sslSettings: (ref): SslSettings => {
+      const ssl = lookup(ref, "SSL", "sslSettings")
+      return {
+        ...ssl.ctx.settings,
+        mode: ssl.mode,
+        isServer: ssl.isServer,
+        hostName: ssl.hostName,
+        inBefore: ssl.state === "before"
+      }
+    },
+    sslSetRole: (ref, role) => {
+      const ssl = lookup(ref, "SSL", role === "client" ? "SSL_set_connect_state" : "SSL_set_accept_state")
+      ssl.connection = role
+      ssl.isServer = role === "server"
+      // Setting the state clears the state machine: even a started handle is back before the
+      // handshake (SSL_in_before is true again).
+      ssl.state = "before"
+    },
+    sslSetHostName: (ref, hostName) => {
+      const ssl = lookup(ref, "SSL", "SSL_set_tlsext_host_name")
+      if (hostName.length === 0 || utf8.encode(hostName).length > 255 || hostName.includes("\0")) {
+        throw new InvalidOptionError({ option: "hostName", reason: "a host name is 1 to 255 bytes without NUL" })
+      }
+      ssl.hostName = hostName
+    },
+    sslSetVerifyHost: (ref, host) => {
+      lookup(ref, "SSL", "SSL_set1_host").verifyHost = host
+    },
+    sslAttachMemory: (ref) => {
+      const ssl = lookup(ref, "SSL", "sslAttachMemory")
+      if (ssl.bio) {
+        throw new TlsError({ reason: "DriverConflict", operation: "attach: BIOs are already attached to this SSL" })
+      }
+      ssl.bio = true
+      ssl.mode |= SSL_MODE_ENGINE
+    },
+    sslHandshake: (ref): HandshakeStep => {
+      const ssl = lookup(ref, "SSL", "SSL_do_handshake")
+      if (ssl.connection === undefined) throw protocolError(CONNECTION_TYPE_NOT_SET)
+      if (!methodAllows(ssl.ctx.config.role, ssl.connection)) throw protocolError(SHOULD_NOT_HAVE_BEEN_CALLED)
+      if (ssl.state === "error") {
+        if (ssl.bio) throw eofError()
+        // OpenSSL 3.0 and 3.5 dereference the missing BIO here and the process dies (SIGSEGV).
+        throw new OpenSslError({
+          operation: "SSL_do_handshake",
+          entries: [],
+          cause: new WouldCrash({
+            operation: "SSL_do_handshake",
+            reason: "a server handshake step after a fatal error, with no BIOs attached"
+          })
+        })
+      }
+      ssl.state = "started"
+      if (ssl.bio) return "want-read" // the client wrote its ClientHello; both now wait for the peer
+      if (ssl.connection === "client") {
+        // Writing the ClientHello failed; the write is retried on the next call.
+        throw eofError()
+      }
+      // A server without a read BIO fails fatally; later calls report a syscall error.
+      ssl.state = "error"
+      throw protocolError(READ_BIO_NOT_SET)
+    },
+
+    sslFeed: unsupported("sslFeed"),
+    sslDrain: unsupported("sslDrain"),
+    sslPendingOutput: unsupported("sslPendingOutput"),
+    sslInputEnded: unsupported("sslInputEnded"),
+    sslRead: unsupported("sslRead"),
+    sslWrite: unsupported("sslWrite"),
+    sslShutdown: unsupported("sslShutdown"),
+    sslSetCallbacks: unsupported("sslSetCallbacks"),
+    sslTakeCallbackFailure: unsupported("sslTakeCallbackFailure"),
+    sslVerifyFailure: unsupported("sslVerifyFailure"),
+    sslInfo: unsupported("sslInfo"),
+    sslExportKeyingMaterial: unsupported("sslExportKeyingMaterial"),
+    sslSetSession: unsupported("sslSetSession"),
+    sslGetSession: unsupported("sslGetSession"),
+    sessionUpRef: unsupported("sessionUpRef"),
+    sessionFree: unsupported("sessionFree"),
+    sessionToBytes: unsupported("sessionToBytes"),
+    sessionFromBytes: unsupported("sessionFromBytes"),
+    sessionIsResumable: unsupported("sessionIsResumable"),
+    parseCertificate: unsupported("parseCertificate"),
+    pkiGenerateKey: unsupported("pkiGenerateKey"),
+    pkiIssueCertificate: unsupported("pkiIssueCertificate"),
+
+    observeFrees: (listener) => {
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    }
+  }
+  return service
+}

@@ -1,0 +1,153 @@
+/**
+ * The lifecycle model against the real library: random lifecycle programs must leave the same
+ * observable trace on both (results, dup tags, which operations fail and how, native frees in
+ * order). Object ids are numbered by first appearance, so runs and processes compare.
+ */
+import { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import * as SslContext from "@effect-openssl/core/SslContext"
+import * as NodeOpenSsl from "@effect-openssl/node/NodeOpenSsl"
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import * as Arbitraries from "../src/Arbitraries.js"
+import * as LifecycleProgram from "../src/LifecycleProgram.js"
+import * as OpenSslModel from "../src/OpenSslModel.js"
+
+/** Every object the trace mentions, and how often each was freed. */
+const objectsOf = (trace: LifecycleProgram.Trace) => {
+  const seen = new Set<string>()
+  const freed = new Map<string, number>()
+  for (const step of trace) {
+    if (step.outcome._tag === "Succeeded") {
+      const value = step.outcome.value
+      if (value._tag === "Object" || value._tag === "Dup") seen.add(String(value.object))
+    }
+    for (const free of step.frees) {
+      const object = free.split(" ")[1]!
+      seen.add(object)
+      freed.set(object, (freed.get(object) ?? 0) + 1)
+    }
+  }
+  return { seen, freed }
+}
+
+/** The first differing step, for a readable failure. */
+const firstDifference = (
+  program: LifecycleProgram.Program,
+  model: LifecycleProgram.Trace,
+  real: LifecycleProgram.Trace
+) => {
+  const i = real.findIndex((step, i) => JSON.stringify(step) !== JSON.stringify(model[i]))
+  return `step ${i} ${JSON.stringify(program.ops[i] ?? "End")}:\n  real  ${JSON.stringify(real[i])}\n  model ${
+    JSON.stringify(model[i])
+  }`
+}
+
+const onModel = (program: LifecycleProgram.Program) =>
+  LifecycleProgram.run(program).pipe(Effect.provide(OpenSslModel.layer))
+
+layer(NodeOpenSsl.layerWith({ observeFrees: true }))("model vs real OpenSSL", (it) => {
+  it.effect.prop(
+    "every lifecycle program leaves the same trace on the model and on the real library",
+    [Arbitraries.lifecycleProgram()],
+    ([program]) =>
+      Effect.gen(function*() {
+        const real = yield* LifecycleProgram.run(program)
+        const model = yield* onModel(program)
+        assert.deepStrictEqual(model, real, firstDifference(program, model, real))
+        // And the shared trace is a sound one: every object freed exactly once by the end.
+        const { freed, seen } = objectsOf(real)
+        assert.deepStrictEqual([...seen].sort(), [...freed.keys()].sort())
+        assert.isTrue([...freed.values()].every((n) => n === 1))
+      }),
+    { fastCheck: { numRuns: 300 } }
+  )
+})
+
+// The programs the arbitrary leaves out: the model says the real library dies on them.
+const crashing: LifecycleProgram.Program = {
+  ops: [
+    { _tag: "NewContext", role: "server" },
+    { _tag: "Make", context: 0, role: "server", hostName: undefined },
+    { _tag: "Handshake", handle: 0 },
+    { _tag: "Handshake", handle: 0 }
+  ]
+}
+
+describe("where the model predicts a crash", () => {
+  it.effect("the model fails with WouldCrash instead", () =>
+    Effect.gen(function*() {
+      assert.isTrue(LifecycleProgram.crashesOpenSsl(crashing))
+      const trace = yield* onModel(crashing)
+      assert.deepStrictEqual(trace[3]!.outcome, {
+        _tag: "Failed",
+        error: "OpenSslError",
+        detail: "SSL_do_handshake: WouldCrash"
+      })
+      assert.isFalse(LifecycleProgram.crashesOpenSsl({ ops: crashing.ops.slice(0, 3) }))
+    }))
+
+  it.live("the real library does crash the process (run in a child process)", () =>
+    Effect.gen(function*() {
+      const script = fileURLToPath(new URL("./fixtures/runProgram.ts", import.meta.url))
+      const run = (program: LifecycleProgram.Program) =>
+        Effect.async<{ readonly code: number | null; readonly signal: string | null; readonly stdout: string }>(
+          (resume) => {
+            execFile(process.execPath, ["--import", "tsx", script, JSON.stringify(program)], (error, stdout) =>
+              resume(Effect.succeed({
+                code: error === null ? 0 : (typeof error.code === "number" ? error.code : null),
+                signal: error?.signal ?? null,
+                stdout
+              })))
+          }
+        )
+      const survived = yield* run({ ops: crashing.ops.slice(0, 3) })
+      assert.deepStrictEqual([survived.code, survived.signal], [0, null])
+      assert.deepStrictEqual(JSON.parse(survived.stdout), yield* onModel({ ops: crashing.ops.slice(0, 3) }))
+      const crashed = yield* run(crashing)
+      assert.strictEqual(crashed.signal, "SIGSEGV")
+    }), 60_000)
+})
+
+describe("what the model cannot do", () => {
+  const cryptographic = [
+    "sslFeed",
+    "sslDrain",
+    "sslRead",
+    "sslWrite",
+    "sslShutdown",
+    "sslInfo",
+    "sslExportKeyingMaterial",
+    "sslSetSession",
+    "sslGetSession",
+    "sessionFromBytes",
+    "sessionToBytes",
+    "parseCertificate",
+    "pkiGenerateKey",
+    "pkiIssueCertificate"
+  ] as const
+
+  it.effect("every operation it does not model throws UnsupportedError naming the operation", () =>
+    Effect.gen(function*() {
+      const model = yield* OpenSslModel.make
+      const unmodelled = (Object.keys(model) as Array<keyof OpenSsl>).filter((key) =>
+        typeof model[key] === "function" && !OpenSslModel.modelled.includes(key)
+      )
+      for (const operation of cryptographic) assert.include(unmodelled, operation)
+      const config = yield* Effect.scoped(SslContext.make({ role: "client" })).pipe(
+        Effect.map((ctx) => ctx.config),
+        Effect.provideService(OpenSsl, model)
+      )
+      const ctx = model.contextNew(config)
+      const ssl = model.sslNew(ctx)
+      for (const operation of unmodelled) {
+        const call = model[operation] as (...args: ReadonlyArray<unknown>) => unknown
+        const error = yield* Effect.flip(Effect.try({
+          try: () => call(ssl, new Uint8Array(16), 16, undefined),
+          catch: (e) => e as { readonly _tag: string; readonly operation: string }
+        }))
+        assert.deepStrictEqual([error._tag, error.operation], ["UnsupportedError", operation])
+      }
+    }))
+})
