@@ -5,11 +5,14 @@ import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { X509Certificate } from "node:crypto"
 import { clientOptions, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
@@ -114,6 +117,36 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
       assert.strictEqual(error._tag === "TlsError" && error.reason, "UnexpectedEof")
       assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
       assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 1)
+    }))
+
+  it.scoped("Stream and Sink forms carry the plaintext until close_notify", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const [c, s] = yield* pair(client, server)
+      const chunks = Array.from({ length: 50 }, (_, i) => bytes(`chunk ${i};`))
+      const received = yield* Effect.fork(Stream.runCollect(s.stream))
+      yield* Stream.run(Stream.fromIterable(chunks), c.sink)
+      yield* c.close.pipe(Effect.fork)
+      const all = Chunk.toReadonlyArray(yield* Fiber.join(received)).map(text).join("")
+      assert.strictEqual(all, chunks.map(text).join(""))
+    }))
+
+  it.scoped("info describes the peer's certificate chain", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const [c, s] = yield* pair(client, server)
+      const [leaf] = (yield* c.info).peerChain
+      const expected = new X509Certificate(fixture("server.pem"))
+      assert.strictEqual(leaf!.subject, expected.subject)
+      assert.strictEqual(leaf!.issuer, expected.issuer)
+      assert.deepStrictEqual(leaf!.subjectAltNames, ["DNS:localhost", "IP Address:127.0.0.1"])
+      assert.strictEqual(leaf!.fingerprint256, expected.fingerprint256)
+      assert.strictEqual(leaf!.validTo.getTime(), new Date(expected.validTo).getTime())
+      assert.isFalse((yield* c.info).sessionReused)
+      // The server saw no client certificate.
+      assert.deepStrictEqual((yield* s.info).peerChain, [])
     }))
 
   describe("fixtures", () => {
