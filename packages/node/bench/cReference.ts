@@ -9,8 +9,8 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync } from "node:fs"
 import * as path from "node:path"
 
-// The bench runs bundled from bench/.build/, so the C sources are one level up.
-const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+/** packages/node/bench: the bench runs bundled from bench/.build/, one level below. */
+export const benchDir = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 
 const headerDirs = [path.join(path.dirname(process.execPath), "..", "include", "node"), "/usr/include/node"]
 
@@ -27,11 +27,11 @@ export const loadCReference = (source: string): CReference => {
   } catch {
     return { _tag: "Unavailable", reason: "no C compiler (cc) on this machine" }
   }
-  const outDir = path.join(here, ".build")
+  const outDir = path.join(benchDir, ".build")
   mkdirSync(outDir, { recursive: true })
   const out = path.join(outDir, `${path.basename(source, ".c")}-node${process.versions.node}.so`)
   try {
-    execFileSync("cc", ["-O2", "-shared", "-fPIC", `-I${include}`, "-o", out, path.join(here, "c", source)], {
+    execFileSync("cc", ["-O2", "-shared", "-fPIC", `-I${include}`, "-o", out, path.join(benchDir, "c", source)], {
       stdio: "pipe"
     })
   } catch (e) {

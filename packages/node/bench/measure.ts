@@ -18,6 +18,26 @@ export const medianOf = (sample: () => number, rounds = 7): number => {
   return median(Array.from({ length: rounds }, sample))
 }
 
+/**
+ * Medians for several subjects that time themselves (each call runs `n` iterations and returns
+ * its own metric), sampled in interleaved rounds: load from other processes comes and goes, and
+ * interleaving spreads it over every subject alike, which keeps their ratios meaningful. A first
+ * round is a warm-up and not recorded: JS code on a streaming path (node:tls moving ~100 MB)
+ * takes that long before the JIT and the heap settle.
+ */
+export const interleavedMedians = async <K extends string>(
+  subjects: ReadonlyArray<readonly [K, (n: number) => number | Promise<number>]>,
+  n: number,
+  rounds = 7
+): Promise<Map<K, number>> => {
+  for (const [, sample] of subjects) await sample(n)
+  const samples = new Map(subjects.map(([key]) => [key, [] as Array<number>]))
+  for (let r = 0; r < rounds; r++) {
+    for (const [key, sample] of subjects) samples.get(key)!.push(await sample(n))
+  }
+  return new Map([...samples].map(([key, xs]) => [key, median(xs)]))
+}
+
 const median = (xs: Array<number>): number => {
   const sorted = [...xs].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]!
@@ -38,27 +58,29 @@ const fmt = (value: number | undefined, unit: string) =>
     : `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`
 
 /**
- * Print rows side by side, with each column's ratio to `reference` (for times: how many times
- * slower than the reference; below 1 is faster).
+ * Print rows side by side, then ratios `value / reference`: by default each column's ratio to
+ * `reference`, or the given [value, reference] pairs. For times a ratio says how many times
+ * slower (below 1 is faster); for rates, how many times faster.
  */
 export const printTable = (
   title: string,
   columns: ReadonlyArray<string>,
   reference: string,
-  rows: ReadonlyArray<Row>
+  rows: ReadonlyArray<Row>,
+  ratios: ReadonlyArray<readonly [value: string, reference: string]> = columns
+    .filter((c) => c !== reference)
+    .map((c) => [c, reference])
 ): string => {
-  const header = ["", ...columns, ...columns.filter((c) => c !== reference).map((c) => `${c} / ${reference}`)]
-  const lines = rows.map((row) => {
-    const ref = row.values[reference]
-    return [
-      row.name,
-      ...columns.map((c) => fmt(row.values[c], row.unit)),
-      ...columns.filter((c) => c !== reference).map((c) => {
-        const v = row.values[c]
-        return v === undefined || ref === undefined ? "–" : `${(v / ref).toFixed(2)}×`
-      })
-    ]
-  })
+  const header = ["", ...columns, ...ratios.map(([v, r]) => `${v} / ${r}`)]
+  const lines = rows.map((row) => [
+    row.name,
+    ...columns.map((c) => fmt(row.values[c], row.unit)),
+    ...ratios.map(([v, r]) => {
+      const value = row.values[v]
+      const ref = row.values[r]
+      return value === undefined || ref === undefined ? "–" : `${(value / ref).toFixed(2)}×`
+    })
+  ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
   const render = (cells: ReadonlyArray<string>) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`
   const out = [

@@ -1,0 +1,290 @@
+/**
+ * The raw koffi column of the TLS benchmark: the C reference's memory-BIO loop (c/tls.c),
+ * line for line, as TypeScript calling OpenSSL through koffi. It measures what the FFI
+ * crossing costs with no engine around it, the floor for the library column.
+ */
+import * as koffi from "koffi"
+import {
+  BIO_C_SET_BUF_MEM_EOF_RETURN,
+  SSL_CTRL,
+  SSL_ERROR,
+  SSL_VERIFY,
+  TLSEXT_NAMETYPE_host_name
+} from "../src/internal/ffi/constants.js"
+import { load } from "../src/internal/ffi/load.js"
+import type { Ptr, PtrOrNull } from "../src/internal/ffi/table.js"
+import type { TlsColumn, TlsFixture } from "./tls.js"
+
+const TLS1_3_VERSION = 0x304
+/** Larger than anything one end writes between two pumps (a handshake flight, a 16 KiB record). */
+const WIRE = 65536
+
+/** The data-path and session functions the binding's table does not declare yet. */
+interface Extra {
+  readonly SSL_read: (ssl: Ptr, buffer: Uint8Array, length: number) => number
+  readonly SSL_write: (ssl: Ptr, buffer: Uint8Array, length: number) => number
+  readonly SSL_shutdown: (ssl: Ptr) => number
+  readonly SSL_set1_host: (ssl: Ptr, host: string) => number
+  readonly SSL_get1_session: (ssl: Ptr) => PtrOrNull
+  readonly SSL_set_session: (ssl: Ptr, session: Ptr) => number
+  readonly SSL_session_reused: (ssl: Ptr) => number
+  readonly SSL_SESSION_is_resumable: (session: Ptr) => number
+  readonly SSL_SESSION_free: (session: Ptr) => void
+  readonly SSL_get_current_cipher: (ssl: Ptr) => Ptr
+  readonly SSL_version: (ssl: Ptr) => number
+}
+
+const bindExtra = (): Extra => {
+  const lib = koffi.load(null)
+  return {
+    SSL_read: lib.func("int SSL_read(void *ssl, void *buf, int num)"),
+    SSL_write: lib.func("int SSL_write(void *ssl, const void *buf, int num)"),
+    SSL_shutdown: lib.func("int SSL_shutdown(void *ssl)"),
+    SSL_set1_host: lib.func("int SSL_set1_host(void *ssl, const char *hostname)"),
+    SSL_get1_session: lib.func("void *SSL_get1_session(void *ssl)"),
+    SSL_set_session: lib.func("int SSL_set_session(void *ssl, void *session)"),
+    SSL_session_reused: lib.func("int SSL_session_reused(const void *ssl)"),
+    SSL_SESSION_is_resumable: lib.func("int SSL_SESSION_is_resumable(const void *session)"),
+    SSL_SESSION_free: lib.func("void SSL_SESSION_free(void *session)"),
+    SSL_get_current_cipher: lib.func("const void *SSL_get_current_cipher(const void *ssl)"),
+    SSL_version: lib.func("int SSL_version(const void *ssl)")
+  }
+}
+
+/** One end of a connection: `input` carries bytes from the network to SSL, `output` the reverse. */
+interface End {
+  readonly ssl: Ptr
+  readonly input: Ptr
+  readonly output: Ptr
+}
+
+export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
+  const { native } = load({ _tag: "Process" })
+  const extra = bindExtra()
+  const wire = Buffer.allocUnsafe(WIRE)
+  const hostName = Buffer.from(`${fixture.host}\0`)
+
+  const fail = (what: string): Error => {
+    const code = native.ERR_get_error()
+    const text = Buffer.alloc(256)
+    if (code !== 0) native.ERR_error_string_n(code, text, text.length)
+    native.ERR_clear_error()
+    return new Error(code === 0 ? what : `${what}: ${text.toString("latin1").replace(/\0.*$/s, "")}`)
+  }
+
+  const readPem = <A>(pem: string, read: (bio: Ptr) => A | null): A => {
+    const bio = native.BIO_new(native.BIO_s_mem())
+    if (bio === null) throw fail("BIO_new")
+    try {
+      const bytes = Buffer.from(pem)
+      if (native.BIO_write(bio, bytes, bytes.length) !== bytes.length) throw fail("BIO_write")
+      const value = read(bio)
+      if (value === null) throw fail("cannot parse PEM")
+      return value
+    } finally {
+      native.BIO_free(bio)
+    }
+  }
+
+  const newContext = (method: Ptr): Ptr => {
+    const ctx = native.SSL_CTX_new(method)
+    if (ctx === null) throw fail("SSL_CTX_new")
+    if (
+      Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS1_3_VERSION, null)) !== 1 ||
+      Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MAX_PROTO_VERSION, TLS1_3_VERSION, null)) !== 1 ||
+      native.SSL_CTX_set_ciphersuites(ctx, fixture.cipher) !== 1
+    ) {
+      native.SSL_CTX_free(ctx)
+      throw fail(`cannot create a TLS 1.3 context with ${fixture.cipher}`)
+    }
+    return ctx
+  }
+
+  /** One context per side: the server presents the certificate; the client trusts the CA and verifies the chain. */
+  const contexts = (): { readonly client: Ptr; readonly server: Ptr } => {
+    let cert: PtrOrNull = null
+    let key: PtrOrNull = null
+    let ca: PtrOrNull = null
+    let server: PtrOrNull = null
+    let client: PtrOrNull = null
+    try {
+      cert = readPem(fixture.certPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
+      key = readPem(fixture.keyPem, (bio) => native.PEM_read_bio_PrivateKey(bio, null, null, null))
+      ca = readPem(fixture.caPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
+      server = newContext(native.TLS_server_method())
+      client = newContext(native.TLS_client_method())
+      if (
+        native.SSL_CTX_use_certificate(server, cert) !== 1 || native.SSL_CTX_use_PrivateKey(server, key) !== 1 ||
+        native.SSL_CTX_check_private_key(server) !== 1
+      ) throw fail("cannot install the server certificate")
+      if (native.X509_STORE_add_cert(native.SSL_CTX_get_cert_store(client), ca) !== 1) {
+        throw fail("cannot add the CA to the client's store")
+      }
+      native.SSL_CTX_set_verify(client, SSL_VERIFY.PEER, null)
+      const both = { client, server }
+      client = server = null // now owned by the column, freed by its close()
+      return both
+    } finally {
+      // The contexts and the store hold their own references to the certificates and key.
+      if (cert !== null) native.X509_free(cert)
+      if (key !== null) native.EVP_PKEY_free(key)
+      if (ca !== null) native.X509_free(ca)
+      if (server !== null) native.SSL_CTX_free(server)
+      if (client !== null) native.SSL_CTX_free(client)
+    }
+  }
+  const ctx = contexts()
+
+  const newEnd = (context: Ptr, server: boolean): End => {
+    const ssl = native.SSL_new(context)
+    const input = native.BIO_new(native.BIO_s_mem())
+    const output = native.BIO_new(native.BIO_s_mem())
+    // An empty input BIO means "no bytes yet" (WANT_READ), not end of stream.
+    if (
+      ssl === null || input === null || output === null ||
+      Number(native.BIO_ctrl(input, BIO_C_SET_BUF_MEM_EOF_RETURN, -1, null)) !== 1
+    ) {
+      if (ssl !== null) native.SSL_free(ssl)
+      if (input !== null) native.BIO_free(input)
+      if (output !== null) native.BIO_free(output)
+      throw fail("SSL_new/BIO_new")
+    }
+    native.SSL_set_bio(ssl, input, output) // the SSL owns both BIOs from here
+    if (server) native.SSL_set_accept_state(ssl)
+    else native.SSL_set_connect_state(ssl)
+    return { ssl, input, output }
+  }
+
+  const pump = (from: End, to: End) => {
+    for (;;) {
+      const n = native.BIO_read(from.output, wire, wire.length)
+      if (n <= 0) return
+      if (native.BIO_write(to.input, wire, n) !== n) throw fail("BIO_write")
+    }
+  }
+
+  const handshake = (client: End, server: End) => {
+    let clientDone = false
+    let serverDone = false
+    // TLS 1.3 needs two round trips at most; more means a stuck handshake.
+    for (let round = 0; round < 8 && !(clientDone && serverDone); round++) {
+      if (!clientDone) clientDone = step(client.ssl, "client handshake")
+      pump(client, server)
+      if (!serverDone) serverDone = step(server.ssl, "server handshake")
+      pump(server, client)
+    }
+    if (!(clientDone && serverDone)) throw fail("handshake did not finish")
+  }
+
+  const step = (ssl: Ptr, what: string): boolean => {
+    const r = native.SSL_do_handshake(ssl)
+    if (r === 1) return true
+    if (native.SSL_get_error(ssl, r) !== SSL_ERROR.WANT_READ) throw fail(what)
+    return false
+  }
+
+  const oneByte = Buffer.alloc(1)
+  /** The client processes the NewSessionTickets; SSL_read stops with WANT_READ when the input is empty. */
+  const readTickets = (client: End) => {
+    const r = extra.SSL_read(client.ssl, oneByte, 1)
+    if (r > 0) throw new Error("unexpected application data")
+    if (native.SSL_get_error(client.ssl, r) !== SSL_ERROR.WANT_READ) throw fail("client read after handshake")
+  }
+
+  const open = (session: Ptr | undefined): { readonly client: End; readonly server: End } => {
+    const client = newEnd(ctx.client, false)
+    let server: End
+    try {
+      server = newEnd(ctx.server, true)
+    } catch (error) {
+      native.SSL_free(client.ssl)
+      throw error
+    }
+    try {
+      if (
+        Number(native.SSL_ctrl(client.ssl, SSL_CTRL.SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, hostName)) !==
+          1 ||
+        extra.SSL_set1_host(client.ssl, fixture.host) !== 1 ||
+        (session !== undefined && extra.SSL_set_session(client.ssl, session) !== 1)
+      ) throw fail("cannot set the host name or session")
+      handshake(client, server)
+      readTickets(client)
+      const cipher = native.SSL_CIPHER_get_name(extra.SSL_get_current_cipher(client.ssl))
+      if (extra.SSL_version(client.ssl) !== TLS1_3_VERSION || cipher !== fixture.cipher) {
+        throw new Error(`negotiated version 0x${extra.SSL_version(client.ssl).toString(16)} with ${cipher}`)
+      }
+      if ((extra.SSL_session_reused(client.ssl) === 1) !== (session !== undefined)) {
+        throw new Error(session === undefined ? "a full handshake was resumed" : "the session was not resumed")
+      }
+      return { client, server }
+    } catch (error) {
+      native.SSL_free(client.ssl)
+      native.SSL_free(server.ssl)
+      throw error
+    }
+  }
+
+  /**
+   * A clean close from the client (SSL_free after close_notify keeps the session resumable), then
+   * both ends freed, whatever SSL_shutdown returned.
+   */
+  const close = ({ client, server }: { readonly client: End; readonly server: End }) => {
+    const r = extra.SSL_shutdown(client.ssl) // 0: close_notify sent, the peer's not read yet
+    const error = r < 0 ? fail("SSL_shutdown") : undefined
+    native.SSL_free(client.ssl)
+    native.SSL_free(server.ssl)
+    if (error !== undefined) throw error
+  }
+
+  const handshakes = (n: number, session: Ptr | undefined): number => {
+    native.ERR_clear_error()
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) close(open(session))
+    return n / (Number(process.hrtime.bigint() - start) / 1e9)
+  }
+
+  return {
+    fullHandshake: (n) => handshakes(n, undefined),
+    resumed: (n) => {
+      const first = open(undefined)
+      // Taken after readTickets: the session that carries a ticket.
+      const session = extra.SSL_get1_session(first.client.ssl)
+      close(first)
+      if (session === null) throw fail("no session after the handshake")
+      try {
+        if (extra.SSL_SESSION_is_resumable(session) !== 1) throw new Error("the session is not resumable")
+        return handshakes(n, session)
+      } finally {
+        extra.SSL_SESSION_free(session)
+      }
+    },
+    bulk: (bytes) => {
+      native.ERR_clear_error()
+      const connection = open(undefined)
+      const { client, server } = connection
+      const record = Buffer.alloc(fixture.recordSize, "x")
+      const sink = Buffer.allocUnsafe(fixture.recordSize)
+      let received = 0
+      try {
+        const start = process.hrtime.bigint()
+        while (received < bytes) {
+          if (extra.SSL_write(client.ssl, record, record.length) !== record.length) throw fail("SSL_write")
+          pump(client, server)
+          for (;;) {
+            const r = extra.SSL_read(server.ssl, sink, sink.length)
+            if (r > 0) received += r
+            else if (native.SSL_get_error(server.ssl, r) === SSL_ERROR.WANT_READ) break
+            else throw fail("server SSL_read")
+          }
+        }
+        return received / 1e6 / (Number(process.hrtime.bigint() - start) / 1e9)
+      } finally {
+        close(connection)
+      }
+    },
+    close: () => {
+      native.SSL_CTX_free(ctx.client)
+      native.SSL_CTX_free(ctx.server)
+    }
+  }
+}
