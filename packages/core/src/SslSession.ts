@@ -6,6 +6,10 @@
  * The path `SSL_new(3)` recommends is the easy one here: keep the session, make a fresh handle
  * with `Ssl.make(ctx, { session })`.
  *
+ * A TLS 1.3 ticket resumes once with OpenSSL's defaults (measured: the second use of the same
+ * session does a full handshake). A resumed connection receives a renewed ticket: take it
+ * (`TlsConnection.awaitSession`) for the next resumption.
+ *
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"

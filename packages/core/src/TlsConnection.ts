@@ -147,15 +147,24 @@ const toPublic = (e: Engine): TlsEngine => ({
   readStep: Effect.zipLeft(e.readStep, e.callbackFailure("read")),
   writeStep: (data) => e.writeStep(data),
   shutdownStep: e.shutdownStep,
-  info: e.use("TlsEngine.info", (ref) => {
-    const info = e.openssl.sslInfo(ref)
-    return { ...info, peerChain: info.peerCertificates.map((der) => e.openssl.parseCertificate(der)) }
-  }),
+  info: e.use("TlsEngine.info", (ref) => withLazyChain(e.openssl.sslInfo(ref), e.openssl.parseCertificate)),
   exportKeyingMaterial: (label, length, context) =>
     e.use("TlsEngine.exportKeyingMaterial", (ref) => e.openssl.sslExportKeyingMaterial(ref, label, length, context)),
   session: e.latestSession,
   sessionsSeen: () => e.sessionsSeen
 })
+
+/**
+ * The DER chain is copied out of the live `SSL` at once (it must not be read after a free);
+ * parsing it is left until `peerChain` is first read, since most callers never do.
+ */
+const withLazyChain = (info: ConnectionInfo, parse: (der: Uint8Array) => CertificateInfo): TlsInfo => {
+  let parsed: ReadonlyArray<CertificateInfo> | undefined
+  return Object.defineProperty({ ...info } as TlsInfo, "peerChain", {
+    enumerable: true,
+    get: () => (parsed ??= info.peerCertificates.map(parse))
+  })
+}
 
 /**
  * A TLS connection driven over a `Transport`.
@@ -173,6 +182,12 @@ export interface TlsConnection {
   readonly write: (data: Uint8Array) => Effect.Effect<void, TlsConnectionError>
   /** Send close_notify and wait (bounded by `closeTimeout`) for the peer's. */
   readonly close: Effect.Effect<void, TlsConnectionError>
+  /**
+   * Half-close: send close_notify and end the transport's sending side, without waiting for the
+   * peer's close_notify; `read` goes on until it comes. What a socket's `end()` is: the peer's
+   * answer to a request sent before the half-close is still read.
+   */
+  readonly closeWrite: Effect.Effect<void, TlsConnectionError>
   readonly info: Effect.Effect<TlsInfo, SslError>
   readonly exportKeyingMaterial: TlsEngine["exportKeyingMaterial"]
   /** The latest session received so far (TLS 1.3 tickets arrive after the handshake). */
@@ -380,9 +395,22 @@ class Driver {
     })
   )
 
+  /**
+   * A failing step may have queued a fatal alert for the peer (OpenSSL writes it to the output
+   * BIO before returning the error): send it before failing, or the peer is left waiting for
+   * bytes that never come until the transport closes. Best effort, bounded by the close timeout.
+   */
+  withAlert<A>(step: Effect.Effect<A, SslError>): Effect.Effect<A, TlsConnectionError> {
+    return Effect.catchAll(step, (error) =>
+      Effect.zipRight(
+        Effect.ignore(within(this.flush, this.closeTimeout, "send the alert")),
+        Effect.fail(error)
+      ))
+  }
+
   readonly handshake: Effect.Effect<void, TlsConnectionError> = Effect.gen(this, function*() {
     for (;;) {
-      const step = yield* this.e.handshakeStep
+      const step = yield* this.withAlert(this.e.handshakeStep)
       yield* this.flush
       if (step === "done") break
       if (step === "want-read") yield* this.pumpIn
@@ -396,7 +424,7 @@ class Driver {
     if (buffered !== undefined) return Option.some(buffered)
     if (this.#peerClosed) return Option.none()
     for (;;) {
-      const step = yield* this.e.readStep
+      const step = yield* this.withAlert(this.e.readStep)
       if (step instanceof Uint8Array) return Option.some(step)
       if (step === "closed") {
         this.#peerClosed = true
@@ -413,7 +441,7 @@ class Driver {
       if (this.#closing) return yield* new TlsError({ reason: "Closed", operation: "write after close" })
       let offset = 0
       while (offset < data.length) {
-        const step = yield* this.e.writeStep(offset === 0 ? data : data.subarray(offset))
+        const step = yield* this.withAlert(this.e.writeStep(offset === 0 ? data : data.subarray(offset)))
         yield* this.flush
         if (typeof step === "number") offset += step
         else if (step === "want-read") yield* this.pumpIn
@@ -440,6 +468,12 @@ class Driver {
     yield* within(drain, this.closeTimeout, "close: no close_notify from the peer")
   })
 
+  readonly closeWrite: Effect.Effect<void, TlsConnectionError> = Effect.gen(this, function*() {
+    if (this.#closing) return
+    yield* this.sendCloseNotify
+    yield* this.transport.end
+  })
+
   /** At scope close: an established connection sends close_notify, bounded by the close timeout. */
   readonly closeOnRelease: Effect.Effect<void> = Effect.suspend(() =>
     !this.#established || this.#closing || Ssl.isReleased(this.e.ssl)
@@ -454,7 +488,7 @@ class Driver {
       const waitForTicket = Effect.gen(this, function*() {
         const seen = this.e.sessionsSeen()
         while (this.e.sessionsSeen() === seen && !this.#peerClosed) {
-          const step = yield* this.e.readStep
+          const step = yield* this.withAlert(this.e.readStep)
           if (step instanceof Uint8Array) this.#buffered.push(step)
           else if (step === "closed") this.#peerClosed = true
           else {
@@ -479,6 +513,7 @@ class Driver {
       read: this.read,
       write: (data) => this.write(data),
       close: this.close,
+      closeWrite: this.closeWrite,
       info: this.e.info,
       exportKeyingMaterial: this.e.exportKeyingMaterial,
       session: this.e.session,

@@ -4,6 +4,7 @@
  */
 import { runLifecycle } from "./lifecycle.js"
 import { runTls } from "./tls.js"
+import { libraryColumn } from "./tlsLibrary.js"
 
 const quick = process.argv.includes("--quick")
 
@@ -11,5 +12,5 @@ console.log(`effect-openssl benchmarks — Node ${process.versions.node}, OpenSS
 const lifecycle = runLifecycle(quick ? 20_000 : 200_000)
 console.log(`${lifecycle.note}\n`)
 
-const tls = await runTls({ quick })
+const tls = await runTls({ quick, library: libraryColumn })
 console.log(tls.note)
