@@ -59,8 +59,9 @@ const sessionTimeout: FastCheck.Arbitrary<Duration.DurationInput> = FastCheck.on
 )
 
 /**
- * Context options that the core, the lifecycle model and OpenSSL all accept. No certificates
- * (they need real keys: see `TestPki`). ALPN only on clients, the only side that offers it.
+ * Context options that the core, the lifecycle model and OpenSSL (3.0 or later: some option flags
+ * are new in 3.0) all accept. No certificates (they need real keys: see `TestPki`). ALPN only on
+ * clients, the side that offers it.
  *
  * @since 0.1.0
  * @category arbitraries

@@ -11,20 +11,22 @@
  *   from it), reference counts, and `SSL_CTX_free`: an `SSL` holds a reference to its context, so
  *   a context is freed after its last `SSL`.
  * - `SSL_new` (settings inherited from the context, one reference), `SSL_up_ref`, `SSL_free`.
- * - `SSL_dup`: a new object with a fresh id while the handle is before its handshake (role
- *   copied; SNI host name and BIOs not copied), otherwise the same object with one more reference.
+ * - `SSL_dup`: a new object with a fresh id while the handle is before its handshake (role and
+ *   mode copied; SNI host name and BIOs not), otherwise the same object with one more reference.
  * - `SSL_in_before`, connect/accept state (setting it puts the handle back before the
- *   handshake, as OpenSSL does), the SNI host name (validated like the binding), attaching memory
- *   BIOs once, and the first steps of `SSL_do_handshake`: with a role and BIOs both sides start
- *   and want to read; without them the call fails as OpenSSL's does.
+ *   handshake, as OpenSSL does), the SNI host name (validated like the binding), the host name to
+ *   verify (accepted; only a handshake would use it), attaching memory BIOs once (a second attach is a
+ *   `TlsError` `"DriverConflict"`), and the first steps of `SSL_do_handshake`: with a role and
+ *   BIOs both sides start and want to read; without them the call fails as OpenSSL's does, with
+ *   the `TlsError` the binding makes of it.
  * - Ids stamped from one counter for every kind, and free events in the real order (an `SSL`
  *   before the context it released).
  *
  * Where the real library would crash the process the model fails instead: a use after free or a
  * double free throws `ReleasedHandleError`; a server handshake step after a fatal error without
  * BIOs (a NULL dereference inside OpenSSL 3.0 and 3.5) throws `OpenSslError` caused by
- * `WouldCrash`. Everything that needs a TLS engine or cryptography (records,
- * reads and writes, sessions, certificates, keying material) throws `UnsupportedError` naming the
+ * `WouldCrash`. Everything that needs a TLS engine or cryptography (records, reads and writes,
+ * sessions, callbacks, certificates, keying material) throws `UnsupportedError` naming the
  * operation. `Settings.ciphers` is always empty: the model does not expand cipher strings.
  *
  * @since 0.1.0

@@ -137,7 +137,7 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
     it.scoped("before the handshake: a new object with a fresh id, the role copied, the host name not", () =>
       Effect.gen(function*() {
         const ctx = yield* SslContext.make({ role: "any" })
-        const ssl = yield* Ssl.make(ctx, { role: "client", hostName: "sni.example" })
+        const ssl = yield* Ssl.make(ctx, { role: "client", hostName: "sni.example", verifyHost: "sni.example" })
         const result = yield* Ssl.dup(ssl)
         assert.strictEqual(result._tag, "Duplicated")
         assert.isTrue(ref(result.ssl).id > ref(ssl).id)

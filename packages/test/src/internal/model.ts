@@ -145,8 +145,6 @@ interface SslObject {
   /** `SSL_is_server`: from the method until a role is set. */
   isServer: boolean
   hostName: string | undefined
-  /** `SSL_set1_host`: only used to verify a peer, which the model never meets. */
-  verifyHost: string | undefined
   mode: number
   bio: boolean
   state: "before" | "started" | "error"
@@ -244,7 +242,6 @@ export const makeModel = (): OpenSsl => {
       connection: undefined,
       isServer: ctx.config.role !== "client",
       hostName: undefined,
-      verifyHost: undefined,
       mode: ctx.settings.mode,
       bio: false,
       state: "before"
@@ -286,13 +283,12 @@ export const makeModel = (): OpenSsl => {
         ssl.refs++
         return ref
       }
-      // What SSL_dup copies of a fresh handle: settings (the mode, the verification parameters;
-      // the rest is the context's here) and the handshake role. Not the BIOs, not the SNI name.
+      // What SSL_dup copies of a fresh handle: settings (the mode; the rest is the context's here)
+      // and the handshake role. Not the BIOs, not the SNI host name.
       const copy = newSsl(ssl.ctx)
       copy.connection = ssl.connection
       copy.isServer = ssl.isServer
       copy.mode = ssl.mode
-      copy.verifyHost = ssl.verifyHost
       return refOf(copy)
     },
     sslInBefore: (ref) => lookup(ref, "SSL", "SSL_in_before").state === "before",
@@ -321,8 +317,9 @@ export const makeModel = (): OpenSsl => {
       }
       ssl.hostName = hostName
     },
-    sslSetVerifyHost: (ref, host) => {
-      lookup(ref, "SSL", "SSL_set1_host").verifyHost = host
+    // SSL_set1_host accepts any name; only a handshake, which the model never completes, uses it.
+    sslSetVerifyHost: (ref) => {
+      lookup(ref, "SSL", "SSL_set1_host")
     },
     sslAttachMemory: (ref) => {
       const ssl = lookup(ref, "SSL", "sslAttachMemory")
