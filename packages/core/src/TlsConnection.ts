@@ -127,7 +127,7 @@ export const engine = (ssl: Ssl.Ssl, options: EngineOptions): Effect.Effect<TlsE
 const toPublic = (e: Engine): TlsEngine => ({
   ssl: e.ssl,
   role: e.options.role,
-  handshakeStep: Effect.zipLeft(e.handshakeStep, e.callbackFailure("handshake")),
+  handshakeStep: e.handshakeStep,
   awaitClientHello: Effect.suspend(() => {
     const pending = e.pendingHello
     if (pending === undefined) return Effect.void
@@ -144,7 +144,7 @@ const toPublic = (e: Engine): TlsEngine => ({
   feed: (bytes) => e.feed(bytes),
   endInput: e.endInput,
   takeOutput: e.takeOutput,
-  readStep: Effect.zipLeft(e.readStep, e.callbackFailure("read")),
+  readStep: e.readStep,
   writeStep: (data) => e.writeStep(data),
   shutdownStep: e.shutdownStep,
   info: e.use("TlsEngine.info", (ref) => withLazyChain(e.openssl.sslInfo(ref), e.openssl.parseCertificate)),

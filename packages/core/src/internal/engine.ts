@@ -114,8 +114,22 @@ export class Engine {
     return this.lease.use(operation, f)
   }
 
+  /**
+   * A callback that threw while the native call still succeeded (e.g. a keylog or new-session
+   * handler) fails the call here, in the same synchronous step.
+   */
+  private surfaceCallbackFailure(ref: NativeRef, operation: string): void {
+    const failure = this.openssl.sslTakeCallbackFailure(ref)
+    if (failure !== undefined) throw new TlsError({ reason: "Callback", operation, cause: failure.cause })
+  }
+
+  // Fields are wrapped in suspend: initializers run before the parameter properties are set.
   handshakeStep: Effect.Effect<HandshakeStep, SslError> = Effect.suspend(() =>
-    this.use("TlsEngine.handshake", (ref) => this.openssl.sslHandshake(ref))
+    this.use("TlsEngine.handshake", (ref) => {
+      const step = this.openssl.sslHandshake(ref)
+      this.surfaceCallbackFailure(ref, "handshake")
+      return step
+    })
   )
 
   feed(bytes: Uint8Array): Effect.Effect<void, SslError> {
@@ -140,6 +154,7 @@ export class Engine {
   readStep: Effect.Effect<ReadStep, SslError> = Effect.suspend(() =>
     this.use("TlsEngine.read", (ref): ReadStep => {
       const n = this.openssl.sslRead(ref, this.#scratch)
+      this.surfaceCallbackFailure(ref, "read")
       if (n > 0) return this.#scratch.slice(0, n)
       if (n === IoStatus.WantRead) return "want-read"
       if (n === IoStatus.WantWrite) return "want-write"
@@ -160,17 +175,6 @@ export class Engine {
   shutdownStep: Effect.Effect<"sent" | "done", SslError> = Effect.suspend(() =>
     this.use("TlsEngine.shutdown", (ref) => this.openssl.sslShutdown(ref))
   )
-
-  /** What a callback threw during the last native call, as the typed failure of that call. */
-  callbackFailure(operation: string): Effect.Effect<void, TlsError> {
-    return Effect.suspend(() => {
-      if (this.lease.released) return Effect.void
-      const failure = this.openssl.sslTakeCallbackFailure(this.ref)
-      return failure === undefined
-        ? Effect.void
-        : Effect.fail(new TlsError({ reason: "Callback", operation, cause: failure.cause }))
-    })
-  }
 
   /** Another reference to the latest session, in the caller's scope. */
   latestSession: Effect.Effect<Option.Option<SslSession>, SslError, Scope.Scope> = Effect.suspend(() => {

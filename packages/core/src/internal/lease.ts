@@ -5,7 +5,7 @@ import * as Scope from "effect/Scope"
 import type { NativeRef, OpenSsl } from "../OpenSsl.js"
 import type { SslError } from "../SslError.js"
 import { ReleasedHandleError } from "../SslError.js"
-import { native, toSslError } from "./native.js"
+import { toSslError } from "./native.js"
 import { type Registry, registryOf } from "./registry.js"
 
 /**
@@ -72,11 +72,15 @@ export class Lease {
 
   /** Run one native operation on the live object. */
   use<A>(operation: string, f: (ref: NativeRef) => A): Effect.Effect<A, SslError> {
-    return Effect.suspend(() =>
-      this.#released
-        ? Effect.fail(new ReleasedHandleError({ kind: this.ref.kind, operation }))
-        : native(operation, () => f(this.ref))
-    )
+    // One suspend for the check and the call: this sits on the data path of every record.
+    return Effect.suspend(() => {
+      if (this.#released) return Effect.fail(new ReleasedHandleError({ kind: this.ref.kind, operation }))
+      try {
+        return Effect.succeed(f(this.ref))
+      } catch (e) {
+        return Effect.fail(toSslError(operation, e))
+      }
+    })
   }
 
   unsafeRef(operation: string): NativeRef {
