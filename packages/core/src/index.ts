@@ -36,4 +36,9 @@ export * as TlsConnection from "./TlsConnection.js"
 /**
  * @since 0.1.0
  */
+export * as TlsSocket from "./TlsSocket.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Transport from "./Transport.js"
