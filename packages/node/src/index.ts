@@ -6,4 +6,9 @@ export * as NodeOpenSsl from "./NodeOpenSsl.js"
 /**
  * @since 0.1.0
  */
+export * as NodeTlsDuplex from "./NodeTlsDuplex.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as NodeTransport from "./NodeTransport.js"

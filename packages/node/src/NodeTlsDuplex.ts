@@ -1,0 +1,204 @@
+/**
+ * A `TlsConnection` as a Node `stream.Duplex` of plaintext, so `node:http`, `node:https` and
+ * other stream-based code run over this library's TLS:
+ *
+ * ```ts
+ * // an HTTP server over connections accepted here
+ * const conn = yield* TlsConnection.accept(yield* NodeTransport.fromDuplex(socket), context)
+ * const duplex = yield* NodeTlsDuplex.make(conn)
+ * httpServer.emit("connection", duplex)
+ * yield* NodeTlsDuplex.awaitClose(duplex)
+ *
+ * // an HTTP client
+ * http.request({ createConnection: () => duplex, path: "/" })
+ * ```
+ *
+ * Reads are pumped from `conn.read` while the stream wants data (a `push` that returns false
+ * pauses them until the next `_read`), and the peer's close_notify ends the readable side. Writes
+ * go to `conn.write`, each completing once its ciphertext was handed to the transport, so Node's
+ * own write backpressure applies. `end()` sends close_notify. A TLS failure destroys the stream
+ * with the typed error. `destroy()` interrupts reads and writes in progress; the connection
+ * itself belongs to its scope, whose closing sends close_notify if `end()` did not.
+ *
+ * @since 0.1.0
+ */
+import type { TlsConnection } from "@effect-openssl/core/TlsConnection"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import { Duplex } from "node:stream"
+
+/**
+ * Stream options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Keep the writable side open after the peer's close_notify. Default false, as for a
+   * `net.Socket`: the stream then ends its side (sending close_notify) when the peer ends.
+   */
+  readonly allowHalfOpen?: boolean | undefined
+  /** Plaintext bytes buffered on the readable side before reading from the connection pauses. */
+  readonly readableHighWaterMark?: number | undefined
+  readonly writableHighWaterMark?: number | undefined
+}
+
+/**
+ * A Duplex over `connection`, running its effects with the runtime of the calling fiber.
+ * Destroyed when the scope closes (the release waits for the stream's `close`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (connection: TlsConnection, options: Options = {}): Effect.Effect<Duplex, never, Scope.Scope> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.acquireRelease(
+      Effect.sync(() => new TlsDuplex(connection, runtime, options)),
+      (duplex) =>
+        Effect.zipRight(
+          Effect.sync(() => duplex.destroy()),
+          awaitClose(duplex)
+        )
+    ))
+
+/**
+ * Wait until a stream emitted `close` (at once if it already did). A per-connection scope
+ * that hands its Duplex to a server can wait on this before it closes.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const awaitClose = (stream: Duplex): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (stream.closed) return resume(Effect.void)
+    const onClose = () => resume(Effect.void)
+    stream.once("close", onClose)
+    return Effect.sync(() => stream.off("close", onClose))
+  })
+
+class TlsDuplex extends Duplex {
+  readonly #runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  /** Open while the readable side wants more data. */
+  readonly #demand = Effect.unsafeMakeLatch(false)
+  #reader: Fiber.RuntimeFiber<void, unknown> | undefined
+  /** The write (or `_final`) in progress: Node's Writable runs one at a time. */
+  #writer: Fiber.RuntimeFiber<void, unknown> | undefined
+  #timeout = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(private readonly connection: TlsConnection, runtime: Runtime.Runtime<never>, options: Options) {
+    super({
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      ...(options.readableHighWaterMark === undefined ? {} : { readableHighWaterMark: options.readableHighWaterMark }),
+      ...(options.writableHighWaterMark === undefined ? {} : { writableHighWaterMark: options.writableHighWaterMark })
+    })
+    this.#runFork = Runtime.runFork(runtime)
+  }
+
+  /**
+   * One fiber reads for the life of the stream, waiting on `#demand` between chunks. The latch
+   * is closed before `push` and reopened if `push` asks for more, so a `_read` that comes
+   * during or after `push` always reopens it.
+   */
+  readonly #pump: Effect.Effect<void, unknown> = Effect.gen(this, function*() {
+    for (;;) {
+      yield* this.#demand.await
+      const chunk = yield* this.connection.read
+      this.#touch()
+      if (Option.isNone(chunk)) {
+        this.push(null)
+        return
+      }
+      this.#demand.unsafeClose()
+      if (this.push(chunk.value)) this.#demand.unsafeOpen()
+    }
+  })
+
+  override _read(): void {
+    this.#demand.unsafeOpen()
+    if (this.#reader !== undefined) return
+    const reader = this.#runFork(this.#pump)
+    this.#reader = reader
+    reader.addObserver((exit) => this.#failed(exit))
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#touch()
+    this.#runWrite(this.connection.write(chunk), callback)
+  }
+
+  /** Chunks queued while a write was in progress go out as one write (fewer, fuller records). */
+  override _writev(
+    chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
+    callback: (error?: Error | null) => void
+  ): void {
+    this.#touch()
+    this.#runWrite(this.connection.write(Buffer.concat(chunks.map(({ chunk }) => chunk))), callback)
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#runWrite(this.connection.closeWrite, callback)
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#timer)
+    const fibers = [this.#reader, this.#writer].filter((fiber) => fiber !== undefined)
+    this.#runFork(Fiber.interruptAll(fibers)).addObserver(() => callback(error))
+  }
+
+  /**
+   * As `net.Socket#setTimeout`: emit `timeout` after `ms` without reads or writes (0 turns it
+   * off). `node:http` servers use it to close idle keep-alive connections.
+   */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.#timeout = ms
+    if (callback !== undefined) {
+      if (ms === 0) this.off("timeout", callback)
+      else this.once("timeout", callback)
+    }
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (ms > 0 && !this.destroyed) {
+      this.#timer = setTimeout(() => this.emit("timeout"), ms)
+      this.#timer.unref()
+    }
+    return this
+  }
+
+  /** As `net.Socket#destroySoon`: end, and destroy once the close_notify went out. */
+  destroySoon(): void {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once("finish", () => this.destroy())
+  }
+
+  #touch(): void {
+    if (this.#timeout > 0) this.#timer?.refresh()
+  }
+
+  #runWrite(effect: Effect.Effect<void, unknown>, callback: (error?: Error | null) => void): void {
+    const writer = this.#runFork(effect)
+    this.#writer = writer
+    writer.addObserver((exit) => {
+      this.#writer = undefined
+      callback(Exit.isSuccess(exit) ? null : toError(exit.cause))
+    })
+  }
+
+  #failed(exit: Exit.Exit<void, unknown>): void {
+    this.#reader = undefined
+    if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) this.destroy(toError(exit.cause))
+  }
+}
+
+/** The typed failure itself when there is one (TLS errors are `Error`s), else the whole cause. */
+const toError = (cause: Cause.Cause<unknown>): Error => {
+  const error = Cause.squash(cause)
+  return error instanceof Error ? error : new Error(String(error))
+}
