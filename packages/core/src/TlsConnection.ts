@@ -356,6 +356,11 @@ const within = <A, E>(
     )
   )
 
+/** Failures after which OpenSSL allows no further I/O on the `SSL` (`SSL_ERROR_SSL`, `SSL_ERROR_SYSCALL`). */
+const isFatal = (error: SslError): boolean =>
+  error._tag === "VerifyError" ||
+  (error._tag === "TlsError" && (error.reason === "Protocol" || error.reason === "Syscall"))
+
 /** Moves bytes between an engine and a transport. */
 class Driver {
   readonly #receiveLock = Effect.unsafeMakeSemaphore(1)
@@ -364,6 +369,12 @@ class Driver {
   #established = false
   #closing = false
   #peerClosed = false
+  /**
+   * The first fatal failure. OpenSSL answers any later call on the failed `SSL` with
+   * `SSL_ERROR_SYSCALL` and an empty queue, which reads as an unexpected EOF: later operations
+   * fail as `"Closed"` with this as the cause instead.
+   */
+  #failed: SslError | undefined
   readonly #buffered: Array<Uint8Array> = []
 
   constructor(readonly e: TlsEngine, readonly transport: Transport, readonly closeTimeout: Duration.Duration) {}
@@ -401,11 +412,17 @@ class Driver {
    * bytes that never come until the transport closes. Best effort, bounded by the close timeout.
    */
   withAlert<A>(step: Effect.Effect<A, SslError>): Effect.Effect<A, TlsConnectionError> {
-    return Effect.catchAll(step, (error) =>
-      Effect.zipRight(
-        Effect.ignore(within(this.flush, this.closeTimeout, "send the alert")),
-        Effect.fail(error)
-      ))
+    return Effect.suspend(() =>
+      this.#failed !== undefined
+        ? Effect.fail(new TlsError({ reason: "Closed", operation: "the connection failed", cause: this.#failed }))
+        : Effect.catchAll(step, (error) => {
+          if (isFatal(error)) this.#failed = error
+          return Effect.zipRight(
+            Effect.ignore(within(this.flush, this.closeTimeout, "send the alert")),
+            Effect.fail(error)
+          )
+        })
+    )
   }
 
   readonly handshake: Effect.Effect<void, TlsConnectionError> = Effect.gen(this, function*() {
@@ -476,7 +493,7 @@ class Driver {
 
   /** At scope close: an established connection sends close_notify, bounded by the close timeout. */
   readonly closeOnRelease: Effect.Effect<void> = Effect.suspend(() =>
-    !this.#established || this.#closing || Ssl.isReleased(this.e.ssl)
+    !this.#established || this.#closing || this.#failed !== undefined || Ssl.isReleased(this.e.ssl)
       ? Effect.void
       : Effect.ignore(within(this.sendCloseNotify, this.closeTimeout, "close"))
   )

@@ -24,6 +24,7 @@ import {
   TLSEXT_NAMETYPE_host_name
 } from "./ffi/constants.js"
 import type { Loaded } from "./ffi/load.js"
+import { callbackTypes } from "./ffi/prototypes.js"
 import type { Native, Ptr } from "./ffi/table.js"
 import { cString } from "./memory.js"
 import { makePki } from "./pki.js"
@@ -82,8 +83,22 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
       exDataFreeType
     )
   }
+  // A copy of an object (ssl_session_dup makes one for every TLS 1.3 ticket, SSL_dup for a fresh
+  // handle) would inherit the original's id: the copy starts unstamped instead, so each id names
+  // one native object (in the registry, and in free events).
+  const dupCallback = koffi.register(
+    (_to: unknown, _from: unknown, fromD: unknown) => {
+      try {
+        koffi.encode(fromD, "void *", null)
+        return 1
+      } catch {
+        return 0
+      }
+    },
+    callbackTypes().ExDataDup
+  )
   const newIndex = (classIndex: number) => {
-    const index = native.CRYPTO_get_ex_new_index(classIndex, classIndex, null, null, null, freeCallback)
+    const index = native.CRYPTO_get_ex_new_index(classIndex, classIndex, null, null, dupCallback, freeCallback)
     if (index < 0) throw errors.error("CRYPTO_get_ex_new_index")
     return index
   }
@@ -265,6 +280,7 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     native.CRYPTO_free_ex_index(CRYPTO_EX_INDEX.SSL_SESSION, sessionIndex)
     // After CRYPTO_free_ex_index OpenSSL no longer calls the free callback, so its slot can go.
     if (freeCallback !== null) koffi.unregister(freeCallback)
+    koffi.unregister(dupCallback)
     // The connection trampolines stay registered: a context that outlives this binding may still
     // call them, and an unregistered slot would be a jump into nothing. With no state left they
     // fall back to OpenSSL's defaults (six of koffi's 8192 slots per binding built).

@@ -49,6 +49,7 @@ export { crypto, optional }
 /** Callback prototypes referenced by name in the table (declared before the functions). */
 export const callbackPrototypes = {
   ExDataFree: "void ExDataFree(void *parent, void *ptr, void *ad, int idx, long argl, void *argp)",
+  ExDataDup: "int ExDataDup(void *to, const void *from, void *from_d, int idx, long argl, void *argp)",
   Verify: "int VerifyCallback(int preverify_ok, void *store_ctx)",
   Keylog: "void KeylogCallback(const void *ssl, const char *line)",
   NewSession: "int NewSessionCallback(void *ssl, void *session)",
@@ -275,9 +276,9 @@ export const table = {
 
   // ex_data
   CRYPTO_get_ex_new_index: crypto<
-    [classIndex: number, argl: number, argp: null, newFn: null, dupFn: null, freeFn: Ptr | null],
+    [classIndex: number, argl: number, argp: null, newFn: null, dupFn: Ptr | null, freeFn: Ptr | null],
     number
-  >("int CRYPTO_get_ex_new_index(int class_index, long argl, void *argp, void *new_func, void *dup_func, ExDataFree *free_func)"),
+  >("int CRYPTO_get_ex_new_index(int class_index, long argl, void *argp, void *new_func, ExDataDup *dup_func, ExDataFree *free_func)"),
   CRYPTO_free_ex_index: crypto<[classIndex: number, index: number], number>(
     "int CRYPTO_free_ex_index(int class_index, int idx)"
   )
