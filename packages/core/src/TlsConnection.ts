@@ -122,7 +122,15 @@ export interface EngineOptions {
  * @category constructors
  */
 export const engine = (ssl: Ssl.Ssl, options: EngineOptions): Effect.Effect<TlsEngine, SslError, Scope.Scope> =>
-  Effect.map(attach(ssl, options), toPublic)
+  Effect.flatMap(attach(ssl, options), (e) =>
+    options.onClientHello === undefined ?
+      Effect.succeed(toPublic(e)) :
+      // ClientHello work nobody waits for any more (the handshake timed out or was interrupted)
+      // stops with the engine instead of running on unsupervised.
+      Effect.as(
+        Effect.addFinalizer(() => e.pendingHello === undefined ? Effect.void : Fiber.interrupt(e.pendingHello)),
+        toPublic(e)
+      ))
 
 const toPublic = (e: Engine): TlsEngine => ({
   ssl: e.ssl,
@@ -135,6 +143,9 @@ const toPublic = (e: Engine): TlsEngine => ({
       Effect.tap((decision) => Effect.sync(() => e.decided(decision))),
       Effect.catchAllCause((cause) =>
         Effect.sync(() => e.decided({ verdict: "reject", context: undefined })).pipe(
+          // One more step: the callback now rejects, so OpenSSL queues its handshake_failure alert
+          // for the peer (without it the peer waits for an answer until its own timeout).
+          Effect.zipRight(Effect.ignore(e.handshakeStep)),
           Effect.zipRight(Effect.fail(new TlsError({ reason: "Callback", operation: "onClientHello", cause })))
         )
       ),
@@ -431,7 +442,7 @@ class Driver {
       yield* this.flush
       if (step === "done") break
       if (step === "want-read") yield* this.pumpIn
-      else if (step === "want-client-hello") yield* this.e.awaitClientHello
+      else if (step === "want-client-hello") yield* this.withAlert(this.e.awaitClientHello)
     }
     this.#established = true
   })
