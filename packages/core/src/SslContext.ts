@@ -75,6 +75,12 @@ export interface Options {
   } | undefined
   /** Lifetime of sessions this context creates (`SSL_CTX_set_timeout`), rounded up to whole seconds. */
   readonly sessionTimeout?: Duration.DurationInput | undefined
+  /**
+   * `SSL_CTX_set_session_cache_mode`. Default: `"client"` for client contexts (new sessions reach
+   * the connection, which hands them out as `SslSession`s; a client keeps none in the context's
+   * internal cache, since it only ever resumes the session it is given), OpenSSL's `"server"`
+   * otherwise.
+   */
   readonly sessionCacheMode?: SessionCacheMode | undefined
   readonly trust?: {
     /** Trusted CA certificates, PEM (one or more blocks per string). */

@@ -2,7 +2,14 @@ import type { ContextConfig } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError, type OpenSslError } from "@effect-openssl/core/SslError"
 import * as Redacted from "effect/Redacted"
 import type { ErrorQueue } from "./errorQueue.js"
-import { optionBits, protocolVersions, SSL_CTRL, SSL_SESS_CACHE, SSL_VERIFY } from "./ffi/constants.js"
+import {
+  optionBits,
+  protocolVersions,
+  SSL_CTRL,
+  SSL_SESS_CACHE,
+  SSL_SESS_CACHE_NO_INTERNAL_STORE,
+  SSL_VERIFY
+} from "./ffi/constants.js"
 import type { Native, Ptr } from "./ffi/table.js"
 import { cString, withMemoryBio } from "./memory.js"
 
@@ -53,10 +60,14 @@ export const configure = (
   if (config.verifyDepth !== undefined) native.SSL_CTX_set_verify_depth(ctx, config.verifyDepth)
 
   if (config.sessionTimeoutSeconds !== undefined) native.SSL_CTX_set_timeout(ctx, config.sessionTimeoutSeconds)
-  // Clients cache sessions by default so the new-session callback sees TLS 1.3 tickets.
+  // Clients cache sessions by default so the new-session callback sees TLS 1.3 tickets. A client
+  // never looks sessions up in the internal cache (it resumes the one it is given), so "client"
+  // skips the internal store: filling it cost every handshake inserts, periodic flushes of up to
+  // 20480 entries and the memory of every session's peer chain.
   const cacheMode = config.sessionCacheMode ?? (config.role === "client" ? "client" : undefined)
   if (cacheMode !== undefined) {
-    native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE[cacheMode], null)
+    const noStore = cacheMode === "client" ? SSL_SESS_CACHE_NO_INTERNAL_STORE : 0
+    native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE[cacheMode] | noStore, null)
   }
 
   if (config.trustedCertificates.length > 0) {

@@ -46,6 +46,9 @@ export const SSL_VERIFY = { NONE: 0, PEER: 1, FAIL_IF_NO_PEER_CERT: 2, CLIENT_ON
 
 export const SSL_SESS_CACHE = { off: 0, client: 1, server: 2, both: 3 } as const
 
+/** Pass new sessions to the callback only, not to the context's internal cache. */
+export const SSL_SESS_CACHE_NO_INTERNAL_STORE = 0x0200
+
 export const CRYPTO_EX_INDEX = { SSL: 0, SSL_CTX: 1, SSL_SESSION: 2 } as const
 
 export const OPENSSL_VERSION_TEXT = 0
