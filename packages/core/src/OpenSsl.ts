@@ -427,6 +427,12 @@ export interface OpenSsl {
   readonly implementation: "node" | "library" | "model"
   readonly version: Version
   readonly features: Features
+  /**
+   * A buffer of `size` bytes for a native call to fill, left uninitialized where the platform
+   * allows (it is written before it is read): the data path allocates one per record. A plain
+   * `Uint8Array`, whose `slice` copies (a Node `Buffer`'s would share memory).
+   */
+  readonly allocate: (size: number) => Uint8Array
 
   /** `SSL_CTX_new` and configuration; the returned object has one reference. */
   readonly contextNew: (config: ContextConfig) => NativeRef

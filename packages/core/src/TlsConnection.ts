@@ -65,10 +65,21 @@ export interface TlsEngine {
   readonly feed: (bytes: Uint8Array) => Effect.Effect<void, SslError>
   /** The transport ended: reads then fail with `UnexpectedEof` unless close_notify came first. */
   readonly endInput: Effect.Effect<void, SslError>
-  /** Ciphertext to send to the peer, as a fresh buffer, if any. */
+  /** All the ciphertext waiting for the peer, as one fresh buffer, if any. */
   readonly takeOutput: Effect.Effect<Option.Option<Uint8Array>, SslError>
   /** One `SSL_read`: plaintext, a want, or `"closed"` (close_notify received). */
   readonly readStep: Effect.Effect<ReadStep, SslError>
+  /**
+   * `takeOutput` into a buffer of yours, reused from call to call (no allocation per record):
+   * up to `into.length` bytes, the count returned (0: nothing waiting). For transports that
+   * copy what they are given, such as another engine's `feed`.
+   */
+  readonly takeOutputInto: (into: Uint8Array) => Effect.Effect<number, SslError>
+  /**
+   * `readStep` into a buffer of yours: the plaintext byte count (at most one record, 16 KiB),
+   * a want, or `"closed"`. The bytes are yours until the next call with the same buffer.
+   */
+  readonly readInto: (into: Uint8Array) => Effect.Effect<number | "want-read" | "want-write" | "closed", SslError>
   /** One `SSL_write`: bytes accepted (partial writes allowed), or a want. */
   readonly writeStep: (data: Uint8Array) => Effect.Effect<WriteStep, SslError>
   /** One `SSL_shutdown`. */
@@ -156,6 +167,8 @@ const toPublic = (e: Engine): TlsEngine => ({
   endInput: e.endInput,
   takeOutput: e.takeOutput,
   readStep: e.readStep,
+  takeOutputInto: (into) => e.takeOutputInto(into),
+  readInto: (into) => e.readInto(into),
   writeStep: (data) => e.writeStep(data),
   shutdownStep: e.shutdownStep,
   info: e.use("TlsEngine.info", (ref) => withLazyChain(e.openssl.sslInfo(ref), e.openssl.parseCertificate)),
@@ -390,15 +403,12 @@ class Driver {
 
   constructor(readonly e: TlsEngine, readonly transport: Transport, readonly closeTimeout: Duration.Duration) {}
 
-  /** Send everything the engine has for the peer, in order. */
+  /** Send everything the engine has for the peer (one `takeOutput` empties it), in order. */
   readonly flush: Effect.Effect<void, TlsConnectionError> = this.#sendLock.withPermits(1)(
-    Effect.gen(this, function*() {
-      for (;;) {
-        const out = yield* this.e.takeOutput
-        if (Option.isNone(out)) return
-        yield* this.transport.send(out.value)
-      }
-    })
+    Effect.flatMap(
+      Effect.suspend(() => this.e.takeOutput),
+      (out) => Option.isNone(out) ? Effect.void : this.transport.send(out.value)
+    )
   )
 
   /** Receive one chunk from the transport into the engine (or mark the end of input). */

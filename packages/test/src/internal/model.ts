@@ -190,7 +190,8 @@ export const modelled = [
   "sslSetVerifyHost",
   "sslAttachMemory",
   "sslHandshake",
-  "observeFrees"
+  "observeFrees",
+  "allocate"
 ] as const satisfies ReadonlyArray<keyof OpenSsl>
 
 const unsupported = (operation: string) => (): never => {
@@ -257,6 +258,7 @@ export const makeModel = (): OpenSsl => {
     implementation: "model",
     version,
     features,
+    allocate: (size) => new Uint8Array(size),
 
     contextNew: (config) => {
       const ctx: ContextObject = { kind: "SSL_CTX", ...stamp(), refs: 1, config, settings: settingsOf(config) }
