@@ -92,3 +92,17 @@ export const handshakePair = (client: Ssl.Ssl, server: Ssl.Ssl): Effect.Effect<n
     },
     catch: (e) => e as SslError
   })
+
+/**
+ * A node:tls alert error code in OpenSSL 3.0's spelling: OpenSSL 3.2 renamed the alert reasons
+ * ("sslv3 alert bad certificate" → "ssl/tls alert bad certificate"), and Node's codes follow them.
+ */
+export const alertCode = (code: string | undefined): string | undefined =>
+  code?.replace("ERR_SSL_SSL/TLS_ALERT_", "ERR_SSL_SSLV3_ALERT_")
+
+/** The alert numbers an error's queue reports hearing from the peer (reason = 1000 + alert). */
+export const alertsHeard = (entries: ReadonlyArray<{ readonly reason: number }> | undefined): Array<number> =>
+  (entries ?? []).map((e) => e.reason - 1000).filter((alert) => alert >= 0 && alert < 256)
+
+/** TLS alert numbers (RFC 8446 §6) the tests expect. */
+export const TlsAlert = { handshakeFailure: 40, certificateRequired: 116 } as const
