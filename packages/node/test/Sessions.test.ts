@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import { clientOptions, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
 const versions = ["TLSv1.2", "TLSv1.3"] as const
@@ -251,5 +252,22 @@ layer(TestOpenSsl, { excludeTestServices: true })("SslSession", (it) => {
       }
       // No native session was freed twice, held by us or not.
       assert.strictEqual(new Set(sessionFrees).size, sessionFrees.length)
+    }))
+})
+
+// Without free observation there is no ex_data dup callback: copies are told apart otherwise.
+layer(NodeOpenSsl.layer, { excludeTestServices: true })("SslSession ids without free observation", (it) => {
+  it.scoped("TLSv1.3: the ticket of a resumed connection (a copy of the resumed session) gets its own id", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* contexts("TLSv1.3")
+      const first = Option.getOrThrow((yield* connection(client, server)).session)
+      const second = yield* connection(client, server, first)
+      assert.isTrue(second.reused)
+      const renewed = Option.getOrThrow(second.session)
+      const sessions = (yield* Diagnostics.live).filter((o) => o.kind === "SSL_SESSION")
+      assert.strictEqual(sessions.length, 2)
+      assert.notStrictEqual(sessions[0]!.id, sessions[1]!.id)
+      assert.notStrictEqual(sessions[0]!.address, sessions[1]!.address)
+      assert.isTrue(yield* SslSession.isResumable(renewed))
     }))
 })

@@ -84,19 +84,24 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     )
   }
   // A copy of an object (ssl_session_dup makes one for every TLS 1.3 ticket, SSL_dup for a fresh
-  // handle) would inherit the original's id: the copy starts unstamped instead, so each id names
-  // one native object (in the registry, and in free events).
-  const dupCallback = koffi.register(
-    (_to: unknown, _from: unknown, fromD: unknown) => {
-      try {
-        koffi.encode(fromD, "void *", null)
-        return 1
-      } catch {
-        return 0
-      }
-    },
-    callbackTypes().ExDataDup
-  )
+  // handle) inherits the original's ex_data, so its id. Copies handed to us are restamped (see
+  // `newSessionRef`, and `sslDup`). Copies OpenSSL makes and frees internally would still report
+  // the original's id in free events: when frees are observed, a dup callback makes every copy
+  // start unstamped. Like the free callback it runs for every copy in the process (Node's own TLS,
+  // worker threads included), which is why it comes with free observation only.
+  const dupCallback = options.observeFrees
+    ? koffi.register(
+      (_to: unknown, _from: unknown, fromD: unknown) => {
+        try {
+          koffi.encode(fromD, "void *", null)
+          return 1
+        } catch {
+          return 0
+        }
+      },
+      callbackTypes().ExDataDup
+    )
+    : null
   const newIndex = (classIndex: number) => {
     const index = native.CRYPTO_get_ex_new_index(classIndex, classIndex, null, null, dupCallback, freeCallback)
     if (index < 0) throw errors.error("CRYPTO_get_ex_new_index")
@@ -124,11 +129,24 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     const data = native.SSL_SESSION_get_ex_data(session, sessionIndex)
     return data === null ? stamp("SSL_SESSION", session) : { kind: "SSL_SESSION", address: session, id: Number(data) }
   }
+  /**
+   * The new-session callback always gets a new object, often a copy (`ssl_session_dup`) carrying
+   * its original's id: it gets its own.
+   */
+  const newSessionRef = (session: Ptr): NativeRef => stamp("SSL_SESSION", session)
 
   const states = new Map<number, SslState>()
   const derOf = makeDerOf(native, errors)
   const subjectOf = makeSubjectOf(native)
-  const trampolines = registerTrampolines(native, states, idOfSsl, sessionRef, (ctx) => ctx.address, subjectOf, derOf)
+  const trampolines = registerTrampolines(
+    native,
+    states,
+    idOfSsl,
+    newSessionRef,
+    (ctx) => ctx.address,
+    subjectOf,
+    derOf
+  )
 
   const methods = new Map<bigint, Role>([
     [native.TLS_method(), "any"],
@@ -283,7 +301,7 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     native.CRYPTO_free_ex_index(CRYPTO_EX_INDEX.SSL_SESSION, sessionIndex)
     // After CRYPTO_free_ex_index OpenSSL no longer calls the free callback, so its slot can go.
     if (freeCallback !== null) koffi.unregister(freeCallback)
-    koffi.unregister(dupCallback)
+    if (dupCallback !== null) koffi.unregister(dupCallback)
     // The connection trampolines stay registered: a context that outlives this binding may still
     // call them, and an unregistered slot would be a jump into nothing. With no state left they
     // fall back to OpenSSL's defaults (six of koffi's 8192 slots per binding built).
