@@ -46,6 +46,7 @@ export interface Options {
   readonly allowHalfOpen?: boolean | undefined
   /** Plaintext bytes buffered on the readable side before reading from the connection pauses. */
   readonly readableHighWaterMark?: number | undefined
+  /** Plaintext bytes buffered on the writable side before `write()` returns false. */
   readonly writableHighWaterMark?: number | undefined
 }
 
