@@ -21,7 +21,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { X509Certificate } from "node:crypto"
 import * as TestPki from "../../test/src/TestPki.js"
-import { clientOptions, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
+import { clientOptions, connectedPair, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 const bytes = (s: string) => new TextEncoder().encode(s)
@@ -30,21 +30,6 @@ const versions = ["TLSv1.2", "TLSv1.3"] as const
 type Version = typeof versions[number]
 
 type Outcome = Either.Either<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError>
-
-/** A client and a server over memory; both handshakes run concurrently and must succeed. */
-const pair = (
-  client: SslContext.SslContext,
-  server: SslContext.SslContext,
-  connectOptions: TlsConnection.ConnectOptions = { hostName: "localhost" },
-  acceptOptions: TlsConnection.AcceptOptions = {}
-) =>
-  Effect.gen(function*() {
-    const [a, b] = yield* Transport.memoryPair
-    return yield* Effect.all([
-      TlsConnection.connect(a, client, connectOptions),
-      TlsConnection.accept(b, server, acceptOptions)
-    ], { concurrency: 2 })
-  })
 
 /**
  * Both ends over memory, each outcome kept: a failing side does not interrupt the other, so what
@@ -73,7 +58,7 @@ const exchange = (
   acceptOptions: TlsConnection.AcceptOptions = {}
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const [c, s] = yield* pair(client, server, connectOptions, acceptOptions)
+    const [c, s] = yield* connectedPair(client, server, connectOptions, acceptOptions)
     yield* c.write(bytes("ping"))
     assert.strictEqual(text(Option.getOrThrow(yield* s.read)), "ping")
     yield* s.write(bytes("pong"))
@@ -687,7 +672,7 @@ layer(TestOpenSsl, { excludeTestServices: true })("Callbacks", (it) => {
       Effect.gen(function*() {
         const server = yield* SslContext.make({ ...serverOptions, maxProtocol: "TLSv1.3" })
         const client = yield* SslContext.make(clientOptions)
-        const [c, s] = yield* pair(client, server)
+        const [c, s] = yield* connectedPair(client, server)
         // The handshake is done but the client has not read the tickets yet.
         assert.strictEqual(c.engine.sessionsSeen(), 0)
         assert.isTrue(Option.isNone(yield* c.session))
@@ -708,7 +693,7 @@ layer(TestOpenSsl, { excludeTestServices: true })("Callbacks", (it) => {
       Effect.gen(function*() {
         const server = yield* SslContext.make({ ...serverOptions, maxProtocol: "TLSv1.2" })
         const client = yield* SslContext.make(clientOptions)
-        const [c] = yield* pair(client, server)
+        const [c] = yield* connectedPair(client, server)
         assert.strictEqual(c.engine.sessionsSeen(), 1)
         const session = yield* c.session
         assert.isTrue(yield* SslSession.isResumable(Option.getOrThrow(session)))

@@ -16,7 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
-import { clientOptions, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
+import { clientOptions, connectedPair, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
 const versions = ["TLSv1.2", "TLSv1.3"] as const
 type Version = typeof versions[number]
@@ -28,20 +28,6 @@ const contexts = (version: Version) =>
   Effect.all({
     server: SslContext.make({ ...serverOptions, maxProtocol: version }),
     client: SslContext.make({ ...clientOptions, maxProtocol: version })
-  })
-
-/** A client and a server connected over memory, both handshakes run concurrently. */
-const pair = (
-  client: SslContext.SslContext,
-  server: SslContext.SslContext,
-  session?: SslSession.SslSession
-) =>
-  Effect.gen(function*() {
-    const [a, b] = yield* Transport.memoryPair
-    return yield* Effect.all([
-      TlsConnection.connect(a, client, { hostName: "localhost", session }),
-      TlsConnection.accept(b, server)
-    ], { concurrency: 2 })
   })
 
 /**
@@ -59,7 +45,7 @@ const connection = (
     // connection not shut down marks its session not resumable).
     const inner = yield* Scope.make()
     const result = yield* Effect.gen(function*() {
-      const [c, s] = yield* pair(client, server, session)
+      const [c, s] = yield* connectedPair(client, server, { hostName: "localhost", session })
       yield* s.write(bytes("hello"))
       // Reading processes TLS 1.3 tickets sent before the data.
       assert.strictEqual(text(Option.getOrThrow(yield* c.read)), "hello")
@@ -146,7 +132,7 @@ layer(TestOpenSsl, { excludeTestServices: true })("SslSession", (it) => {
           const { client, server } = yield* contexts(version)
           const outer = yield* Effect.scope
           const broken = yield* Effect.scoped(Effect.gen(function*() {
-            const [c] = yield* pair(client, server)
+            const [c] = yield* connectedPair(client, server)
             const session = Option.getOrThrow(yield* Scope.extend(c.awaitSession("2 seconds"), outer))
             assert.isTrue(yield* SslSession.isResumable(session))
             // A forged application data record: bad record MAC, fatal alert.

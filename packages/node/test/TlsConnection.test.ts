@@ -13,25 +13,10 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { X509Certificate } from "node:crypto"
-import { clientOptions, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
+import { clientOptions, connectedPair, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 const bytes = (s: string) => new TextEncoder().encode(s)
-
-/** A client and a server connected over memory, both handshakes run concurrently. */
-const pair = (
-  client: SslContext.SslContext,
-  server: SslContext.SslContext,
-  connectOptions: TlsConnection.ConnectOptions = { hostName: "localhost" },
-  acceptOptions: TlsConnection.AcceptOptions = {}
-) =>
-  Effect.gen(function*() {
-    const [a, b] = yield* Transport.memoryPair
-    return yield* Effect.all([
-      TlsConnection.connect(a, client, connectOptions),
-      TlsConnection.accept(b, server, acceptOptions)
-    ], { concurrency: 2 })
-  })
 
 layer(TestOpenSsl)("TlsConnection", (it) => {
   for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
@@ -39,7 +24,7 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
       Effect.gen(function*() {
         const server = yield* SslContext.make({ ...serverOptions, maxProtocol: version })
         const client = yield* SslContext.make({ ...clientOptions, maxProtocol: version })
-        const [c, s] = yield* pair(client, server)
+        const [c, s] = yield* connectedPair(client, server)
         yield* c.write(bytes("hello server"))
         assert.strictEqual(text(Option.getOrThrow(yield* s.read)), "hello server")
         yield* s.write(bytes("hello client"))
@@ -63,7 +48,7 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
     Effect.gen(function*() {
       const server = yield* SslContext.make({ ...serverOptions, alpnProtocols: ["h2", "http/1.1"] })
       const client = yield* SslContext.make({ ...clientOptions, alpnProtocols: ["http/1.1", "h2"] })
-      const [c, s] = yield* pair(client, server)
+      const [c, s] = yield* connectedPair(client, server)
       assert.strictEqual((yield* c.info).alpnProtocol, "h2")
       assert.strictEqual((yield* s.info).alpnProtocol, "h2")
     }))
@@ -72,7 +57,7 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
     Effect.gen(function*() {
       const server = yield* SslContext.make(serverOptions)
       const client = yield* SslContext.make(clientOptions)
-      const error = yield* Effect.flip(pair(client, server, { hostName: "wrong.example" }))
+      const error = yield* Effect.flip(connectedPair(client, server, { hostName: "wrong.example" }))
       assert.strictEqual(error._tag, "VerifyError")
       if (error._tag !== "VerifyError") return
       assert.strictEqual(error.code, 62) // X509_V_ERR_HOSTNAME_MISMATCH
@@ -84,13 +69,13 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
       const server = yield* SslContext.make(serverOptions)
       const client = yield* SslContext.make(clientOptions)
       const first = yield* Scope.make()
-      const [c] = yield* Scope.extend(pair(client, server), first)
+      const [c] = yield* Scope.extend(connectedPair(client, server), first)
       const session = yield* c.awaitSession("2 seconds")
       assert.isTrue(Option.isSome(session))
       yield* Scope.close(first, Exit.void)
       const kept = Option.getOrThrow(session)
       assert.isTrue(yield* SslSession.isResumable(kept))
-      const [c2] = yield* pair(client, server, { hostName: "localhost", session: kept })
+      const [c2] = yield* connectedPair(client, server, { hostName: "localhost", session: kept })
       assert.isTrue((yield* c2.info).sessionReused)
     }))
 
@@ -123,7 +108,7 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
     Effect.gen(function*() {
       const server = yield* SslContext.make(serverOptions)
       const client = yield* SslContext.make(clientOptions)
-      const [c, s] = yield* pair(client, server)
+      const [c, s] = yield* connectedPair(client, server)
       const chunks = Array.from({ length: 50 }, (_, i) => bytes(`chunk ${i};`))
       const received = yield* Effect.fork(Stream.runCollect(s.stream))
       yield* Stream.run(Stream.fromIterable(chunks), c.sink)
@@ -136,7 +121,7 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
     Effect.gen(function*() {
       const server = yield* SslContext.make(serverOptions)
       const client = yield* SslContext.make(clientOptions)
-      const [c, s] = yield* pair(client, server)
+      const [c, s] = yield* connectedPair(client, server)
       const [leaf] = (yield* c.info).peerChain
       const expected = new X509Certificate(fixture("server.pem"))
       assert.strictEqual(leaf!.subject, expected.subject)

@@ -3,6 +3,8 @@ import { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import type * as SslContext from "@effect-openssl/core/SslContext"
 import type { SslError } from "@effect-openssl/core/SslError"
+import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as Transport from "@effect-openssl/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -106,3 +108,18 @@ export const alertsHeard = (entries: ReadonlyArray<{ readonly reason: number }> 
 
 /** TLS alert numbers (RFC 8446 §6) the tests expect. */
 export const TlsAlert = { handshakeFailure: 40, certificateRequired: 116 } as const
+
+/** A client and a server connected over memory, both handshakes run concurrently. */
+export const connectedPair = (
+  client: SslContext.SslContext,
+  server: SslContext.SslContext,
+  connectOptions: TlsConnection.ConnectOptions = { hostName: "localhost" },
+  acceptOptions: TlsConnection.AcceptOptions = {}
+) =>
+  Effect.gen(function*() {
+    const [a, b] = yield* Transport.memoryPair
+    return yield* Effect.all([
+      TlsConnection.connect(a, client, connectOptions),
+      TlsConnection.accept(b, server, acceptOptions)
+    ], { concurrency: 2 })
+  })
