@@ -33,6 +33,16 @@ import {
 import { alertCode, alertsHeard, TlsAlert } from "./util.js"
 
 const versions = ["TLSv1.2", "TLSv1.3"] as const
+
+/** s_server's certificate, chain and key: the interop server leaf under the intermediate. */
+const serverIdentity = (pki: Effect.Effect.Success<typeof interopPki>) => [
+  "-cert",
+  pki.paths.server,
+  "-cert_chain",
+  pki.paths.intermediate,
+  "-key",
+  pki.paths.serverKey
+]
 type Version = typeof versions[number]
 const opensslFlag = (version: Version) => version === "TLSv1.2" ? "-tls1_2" : "-tls1_3"
 const reverse = (s: string) => [...s].reverse().join("")
@@ -299,12 +309,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("Interop", (it) => {
           const server = yield* sServer([
             opensslFlag(version),
             "-rev",
-            "-cert",
-            pki.paths.server,
-            "-cert_chain",
-            pki.paths.intermediate,
-            "-key",
-            pki.paths.serverKey,
+            ...serverIdentity(pki),
             "-servername",
             otherHost,
             "-cert2",
@@ -340,12 +345,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("Interop", (it) => {
           const server = yield* sServer([
             opensslFlag(version),
             "-rev",
-            "-cert",
-            pki.paths.server,
-            "-cert_chain",
-            pki.paths.intermediate,
-            "-key",
-            pki.paths.serverKey,
+            ...serverIdentity(pki),
             "-Verify",
             "2",
             "-CAfile",
