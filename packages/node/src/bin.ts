@@ -13,7 +13,7 @@ import * as NodeOpenSsl from "./NodeOpenSsl.js"
 const usage = `usage: effect-openssl <command>
 
 commands:
-  demo      a tour of the handle lifecycle on Node's own OpenSSL
+  demo      a tour: the handle lifecycle, TLS over memory, sessions, verification, node:http over our TLS
   version   the OpenSSL this binding uses`
 
 const commands: Record<string, Effect.Effect<void, unknown>> = {
