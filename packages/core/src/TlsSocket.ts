@@ -74,6 +74,20 @@ export interface TlsSocket extends Socket.Socket {
  */
 export const isTlsSocket = (u: unknown): u is TlsSocket => Predicate.hasProperty(u, TypeId)
 
+/** A handshake (`connect` or `accept`) run over a platform socket, the result as a `TlsSocket`. */
+const overSocket = <Options>(
+  handshake: (
+    transport: Transport,
+    context: SslContext,
+    options?: Options
+  ) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>
+) =>
+(socket: Socket.Socket, context: SslContext, options?: Options) =>
+  Effect.flatMap(
+    toTransport(socket),
+    (transport) => Effect.map(handshake(transport, context, options), fromConnection)
+  )
+
 /**
  * Connect as a TLS client over `socket` and complete the handshake. The peer's certificate and
  * host name are verified unless the context or `verifyHost: false` says otherwise. The
@@ -94,11 +108,7 @@ export const makeClient: {
   ): Effect.Effect<TlsSocket, TlsConnection.TlsConnectionError, Scope.Scope>
 } = dual(
   (args) => Socket.isSocket(args[0]),
-  (socket: Socket.Socket, context: SslContext, options?: TlsConnection.ConnectOptions) =>
-    Effect.flatMap(
-      toTransport(socket),
-      (transport) => Effect.map(TlsConnection.connect(transport, context, options), fromConnection)
-    )
+  overSocket(TlsConnection.connect)
 )
 
 /**
@@ -120,11 +130,7 @@ export const makeServer: {
   ): Effect.Effect<TlsSocket, TlsConnection.TlsConnectionError, Scope.Scope>
 } = dual(
   (args) => Socket.isSocket(args[0]),
-  (socket: Socket.Socket, context: SslContext, options?: TlsConnection.AcceptOptions) =>
-    Effect.flatMap(
-      toTransport(socket),
-      (transport) => Effect.map(TlsConnection.accept(transport, context, options), fromConnection)
-    )
+  overSocket(TlsConnection.accept)
 )
 
 /**

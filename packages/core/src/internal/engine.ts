@@ -39,6 +39,10 @@ const READ_SIZE = 16 * 1024
 /** A read at least this long is handed out in the buffer it was read into; shorter ones are copied. */
 const KEEP_THRESHOLD = 4 * 1024
 
+/** What a read that returned no plaintext (`n <= 0`, an `IoStatus`) means. */
+const readStatus = (n: number): Exclude<ReadStep, Uint8Array> =>
+  n === IoStatus.WantRead ? "want-read" : n === IoStatus.WantWrite ? "want-write" : "closed"
+
 /**
  * The sans-IO state of one driven `SSL`: memory BIOs attached, callbacks bound to this object.
  * Exactly one engine may drive a native `SSL` (tracked in the registry by object id).
@@ -164,16 +168,12 @@ export class Engine {
   readStep: Effect.Effect<ReadStep, SslError> = Effect.suspend(() =>
     this.use("TlsEngine.read", (ref): ReadStep => {
       const buffer = this.#readBuffer ??= this.openssl.allocate(READ_SIZE)
-      const n = this.openssl.sslRead(ref, buffer)
-      this.surfaceCallbackFailure(ref, "read")
+      const n = this.read(ref, buffer)
       if (n >= KEEP_THRESHOLD) {
         this.#readBuffer = undefined
         return buffer.subarray(0, n)
       }
-      if (n > 0) return buffer.slice(0, n)
-      if (n === IoStatus.WantRead) return "want-read"
-      if (n === IoStatus.WantWrite) return "want-write"
-      return "closed"
+      return n > 0 ? buffer.slice(0, n) : readStatus(n)
     })
   )
 
@@ -185,13 +185,16 @@ export class Engine {
   /** One `SSL_read` into the caller's buffer (at most one record's plaintext). */
   readInto(into: Uint8Array): Effect.Effect<number | Exclude<ReadStep, Uint8Array>, SslError> {
     return this.use("TlsEngine.readInto", (ref) => {
-      const n = this.openssl.sslRead(ref, into)
-      this.surfaceCallbackFailure(ref, "read")
-      if (n > 0) return n
-      if (n === IoStatus.WantRead) return "want-read"
-      if (n === IoStatus.WantWrite) return "want-write"
-      return "closed"
+      const n = this.read(ref, into)
+      return n > 0 ? n : readStatus(n)
     })
+  }
+
+  /** `SSL_read` into `into`; a callback's failure (a keylog or new-session handler) fails it. */
+  private read(ref: NativeRef, into: Uint8Array): number {
+    const n = this.openssl.sslRead(ref, into)
+    this.surfaceCallbackFailure(ref, "read")
+    return n
   }
 
   writeStep(data: Uint8Array): Effect.Effect<WriteStep, SslError> {

@@ -176,7 +176,7 @@ const withGroup = <A>(
 
 /**
  * Acquire something synchronously and release it synchronously when the caller's scope closes,
- * in the scope's one finalizer (in reverse order with the leases there). Costs a set insertion
+ * in the scope's one finalizer (in reverse order with the leases there). Costs a list insertion
  * where `Effect.acquireRelease` costs a finalizer registration and an uninterruptible region
  * (measured at ~30 µs per acquire+release, on the path of every connection).
  */

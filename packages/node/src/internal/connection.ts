@@ -50,12 +50,8 @@ export const makeConnectionOps = (
    */
   const attached = new WeakMap<NativeRef, { readonly read: Ptr; readonly write: Ptr }>()
   const bioOf = (ref: NativeRef, which: "read" | "write", operation: string): Ptr => {
-    const bios = attached.get(ref)
-    const bio = bios !== undefined
-      ? bios[which]
-      : which === "read"
-      ? native.SSL_get_rbio(ref.address)
-      : native.SSL_get_wbio(ref.address)
+    const bio = attached.get(ref)?.[which] ??
+      (which === "read" ? native.SSL_get_rbio(ref.address) : native.SSL_get_wbio(ref.address))
     if (bio === null) throw new InvalidOptionError({ option: "bio", reason: `${operation}: no memory BIOs attached` })
     return bio
   }
