@@ -22,15 +22,20 @@
  *
  * @since 0.1.0
  */
-import type { TlsConnection } from "@effect-openssl/core/TlsConnection"
+import type { SslContext } from "@effect-openssl/core/SslContext"
+import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import { TransportError } from "@effect-openssl/core/Transport"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import * as net from "node:net"
 import { Duplex } from "node:stream"
+import * as NodeTransport from "./NodeTransport.js"
 
 /**
  * Stream options.
@@ -57,7 +62,10 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (connection: TlsConnection, options: Options = {}): Effect.Effect<Duplex, never, Scope.Scope> =>
+export const make = (
+  connection: TlsConnection.TlsConnection,
+  options: Options = {}
+): Effect.Effect<Duplex, never, Scope.Scope> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) =>
     Effect.acquireRelease(
       Effect.sync(() => new TlsDuplex(connection, runtime, options)),
@@ -83,6 +91,76 @@ export const awaitClose = (stream: Duplex): Effect.Effect<void> =>
     return Effect.sync(() => stream.off("close", onClose))
   })
 
+/**
+ * Options of `listen`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListenOptions {
+  /** Default: every interface, as `net.Server#listen`. */
+  readonly host?: string | undefined
+  /** Default 0: a free port (see the returned address). */
+  readonly port?: number | undefined
+  /** Server options of each connection (callbacks, timeouts). */
+  readonly accept?: TlsConnection.AcceptOptions | undefined
+  /** Options of each connection's Duplex. */
+  readonly duplex?: Options | undefined
+  /** What a connection that failed (its handshake, or later) is given to; default: nothing. */
+  readonly onConnectionError?: ((error: TlsConnection.TlsConnectionError) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Serve `server` over this library's TLS: listen on TCP, accept each connection with
+ * `TlsConnection.accept`, and hand `server` its Duplex through the `"connection"` event, as a
+ * `net.Server` hands sockets to a non-listening `http.Server`:
+ *
+ * ```ts
+ * const address = yield* NodeTlsDuplex.listen(http.createServer(app), context, { port: 8443 })
+ * ```
+ *
+ * Each connection lives until its Duplex closes. When the scope closes, listening stops and the
+ * open connections are closed. The bound address is returned; a failure to listen is a
+ * `TransportError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen = (
+  server: { emit(event: "connection", socket: Duplex): boolean },
+  context: SslContext,
+  options: ListenOptions = {}
+): Effect.Effect<net.AddressInfo, TransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const tcp = net.createServer()
+    yield* Effect.acquireRelease(
+      Effect.async<void, TransportError>((resume) => {
+        const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
+        tcp.once("error", onError)
+        tcp.listen(options.port ?? 0, options.host, () => {
+          tcp.off("error", onError)
+          resume(Effect.void)
+        })
+      }),
+      () => Effect.async<void>((resume) => void tcp.close(() => resume(Effect.void)))
+    )
+    // Made after the listener, so its connections are closed before `tcp.close` waits for them.
+    const connections = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(connections)<never>()
+    const onConnectionError = options.onConnectionError ?? (() => Effect.void)
+    tcp.on("connection", (socket) =>
+      runFork(
+        Effect.gen(function*() {
+          const transport = yield* NodeTransport.fromDuplex(socket)
+          const connection = yield* TlsConnection.accept(transport, context, options.accept)
+          const duplex = yield* make(connection, options.duplex)
+          server.emit("connection", duplex)
+          yield* awaitClose(duplex)
+        }).pipe(Effect.scoped, Effect.catchAll(onConnectionError))
+      ))
+    return tcp.address() as net.AddressInfo
+  })
+
 class TlsDuplex extends Duplex {
   readonly #runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
   /** Open while the readable side wants more data. */
@@ -93,7 +171,11 @@ class TlsDuplex extends Duplex {
   #timeout = 0
   #timer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(private readonly connection: TlsConnection, runtime: Runtime.Runtime<never>, options: Options) {
+  constructor(
+    private readonly connection: TlsConnection.TlsConnection,
+    runtime: Runtime.Runtime<never>,
+    options: Options
+  ) {
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
       ...(options.readableHighWaterMark === undefined ? {} : { readableHighWaterMark: options.readableHighWaterMark }),

@@ -4,7 +4,6 @@ import * as Transport from "@effect-openssl/core/Transport"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
@@ -63,34 +62,13 @@ const app: http.RequestListener = (req, res) => {
   }
 }
 
-/**
- * An HTTP server on TLS connections accepted here: TCP from a `net.Server`, TLS through
- * `NodeTransport` and `TlsConnection.accept`, HTTP from a non-listening `http.Server` given each
- * Duplex. Each connection's scope stays open until its Duplex closes.
- */
+/** An HTTP server on TLS connections accepted here (`NodeTlsDuplex.listen`): its loopback port. */
 const httpServerOverOurTls = (configure: (server: http.Server) => void = () => {}) =>
   Effect.gen(function*() {
     const context = yield* SslContext.make(serverOptions)
     const httpServer = http.createServer(app)
     configure(httpServer)
-    const tcp = net.createServer()
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => void tcp.listen(0, "127.0.0.1", () => resume(Effect.void))),
-      () => Effect.async<void>((resume) => void tcp.close(() => resume(Effect.void)))
-    )
-    // Made after the listener, so its connections are closed before `tcp.close` waits for them.
-    const connections = yield* FiberSet.make()
-    const runFork = yield* FiberSet.runtime(connections)<never>()
-    tcp.on("connection", (socket) =>
-      runFork(
-        Effect.gen(function*() {
-          const conn = yield* TlsConnection.accept(yield* NodeTransport.fromDuplex(socket), context)
-          const duplex = yield* NodeTlsDuplex.make(conn)
-          httpServer.emit("connection", duplex)
-          yield* NodeTlsDuplex.awaitClose(duplex)
-        }).pipe(Effect.scoped, Effect.ignore)
-      ))
-    return (tcp.address() as net.AddressInfo).port
+    return (yield* NodeTlsDuplex.listen(httpServer, context, { host: "127.0.0.1" })).port
   })
 
 /** Run curl against `https://localhost:<port><path>` (resolved to 127.0.0.1), with our CA. */
@@ -194,6 +172,34 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsDuplex", (it) =>
         https.get({ ...options, path: `/big?size=${4 * MiB}` }, onResponse)
       )
       assert.strictEqual(sha256(download.body), sha256(payload(4 * MiB)))
+    }))
+
+  it.scoped("listen: a connection that fails its handshake is reported; the others are served", () =>
+    Effect.gen(function*() {
+      const context = yield* SslContext.make(serverOptions)
+      const failures: Array<TlsConnection.TlsConnectionError> = []
+      const { port } = yield* NodeTlsDuplex.listen(http.createServer(app), context, {
+        host: "127.0.0.1",
+        onConnectionError: (error) => Effect.sync(() => failures.push(error))
+      })
+      // Not TLS at all.
+      const garbage = net.connect({ host: "127.0.0.1", port })
+      garbage.end("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+      yield* Effect.async<void>((resume) => void garbage.on("close", () => resume(Effect.void)))
+      assert.strictEqual(text(yield* curl(port, "/")), "hello over effect-openssl\n")
+      assert.strictEqual(failures.length, 1)
+      assert.strictEqual(failures[0]!._tag, "TlsError")
+    }))
+
+  it.scoped("listen: a port already in use is a TransportError", () =>
+    Effect.gen(function*() {
+      const context = yield* SslContext.make(serverOptions)
+      const first = yield* NodeTlsDuplex.listen(http.createServer(app), context, { host: "127.0.0.1" })
+      const error = yield* Effect.flip(
+        NodeTlsDuplex.listen(http.createServer(app), context, { host: "127.0.0.1", port: first.port })
+      )
+      assert.strictEqual(error._tag, "TransportError")
+      assert.strictEqual((error.cause as NodeJS.ErrnoException).code, "EADDRINUSE")
     }))
 
   it.scoped("the server's keep-alive timeout closes an idle connection (setTimeout on the Duplex)", () =>

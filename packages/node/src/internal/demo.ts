@@ -8,15 +8,12 @@ import * as Transport from "@effect-openssl/core/Transport"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import * as https from "node:https"
-import * as net from "node:net"
 import type * as tls from "node:tls"
 import * as NodeTlsDuplex from "../NodeTlsDuplex.js"
-import * as NodeTransport from "../NodeTransport.js"
 
 const section = (title: string) => Console.log(`\n── ${title}`)
 
@@ -149,36 +146,12 @@ const tlsTour = Effect.gen(function*() {
   yield* Console.log(`${failed._tag}: ${failed.message}`)
 
   yield* section("node:http over our TLS: an HTTPS server that node:https talks to")
-  const port = yield* httpsServer(server)
+  // TCP from a net.Server, TLS from this library, HTTP from a non-listening http.Server.
+  const app = http.createServer((_req, res) => res.end("hello from node:http\n"))
+  const { port } = yield* NodeTlsDuplex.listen(app, server, { host: "127.0.0.1" })
   const reply = yield* httpsGet(port, pki.ca)
   yield* Console.log(`node:https GET / → ${reply.status} "${reply.body.trim()}" (${reply.protocol})`)
 })
-
-/**
- * An HTTPS server: TCP from a `net.Server`, TLS from this library (`TlsConnection.accept`), HTTP
- * from a non-listening `http.Server` given each connection as a `NodeTlsDuplex`.
- */
-const httpsServer = (context: SslContext.SslContext) =>
-  Effect.gen(function*() {
-    const app = http.createServer((_req, res) => res.end("hello from node:http\n"))
-    const tcp = net.createServer()
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => void tcp.listen(0, "127.0.0.1", () => resume(Effect.void))),
-      () => Effect.async<void>((resume) => void tcp.close(() => resume(Effect.void)))
-    )
-    const connections = yield* FiberSet.make()
-    const runFork = yield* FiberSet.runtime(connections)<never>()
-    tcp.on("connection", (socket) =>
-      runFork(
-        Effect.gen(function*() {
-          const conn = yield* TlsConnection.accept(yield* NodeTransport.fromDuplex(socket), context)
-          const duplex = yield* NodeTlsDuplex.make(conn)
-          app.emit("connection", duplex)
-          yield* NodeTlsDuplex.awaitClose(duplex)
-        }).pipe(Effect.scoped, Effect.ignore)
-      ))
-    return (tcp.address() as net.AddressInfo).port
-  })
 
 /** One GET with node:https (Node's own TLS as the client), trusting `ca`. */
 const httpsGet = (port: number, ca: string) =>
