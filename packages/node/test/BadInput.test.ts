@@ -461,8 +461,10 @@ layer(TestOpenSsl, { excludeTestServices: true })("bad input", (it) => {
               const readError = yield* failureOf("server read", s.read)
               // The failed connection stays failed, with typed errors, and does not hang.
               const writeAfter = yield* failureOf("server write after the failure", s.write(bytes("more")))
+              const readAfter = yield* failureOf("server read after the failure", s.read)
               const clientError = yield* failureOf("client read", c.read)
-              return { readError, writeAfter, clientError }
+              const clientReadAfter = yield* failureOf("client read after the alert", c.read)
+              return { readError, writeAfter, readAfter, clientError, clientReadAfter }
             })
             const [errors, rounds] = yield* Effect.all([broken, healthyExchange(client, server, 20)], {
               concurrency: 2
@@ -474,8 +476,15 @@ layer(TestOpenSsl, { excludeTestServices: true })("bad input", (it) => {
           // Later operations on the failed connection say so, with the original failure as the cause.
           assertTlsError(outcome.writeAfter, ["Closed"])
           assert.strictEqual(outcome.writeAfter._tag === "TlsError" && outcome.writeAfter.cause, outcome.readError)
-          // The client heard the server's bad_record_mac alert.
+          assertTlsError(outcome.readAfter, ["Closed"])
+          assert.strictEqual(outcome.readAfter._tag === "TlsError" && outcome.readAfter.cause, outcome.readError)
+          // The client heard the server's bad_record_mac alert, and its connection stays failed too.
           assertTlsError(outcome.clientError, ["Protocol"], /alert bad record mac/i)
+          assertTlsError(outcome.clientReadAfter, ["Closed"])
+          assert.strictEqual(
+            outcome.clientReadAfter._tag === "TlsError" && outcome.clientReadAfter.cause,
+            outcome.clientError
+          )
           assert.strictEqual(outcome.rounds, 20)
           yield* assertAllFreed(frees, 4)
         })
