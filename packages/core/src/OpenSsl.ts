@@ -13,6 +13,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Redacted from "effect/Redacted"
+import type { DnsName, HostName } from "./HostName.js"
 import type { NativeKind } from "./SslError.js"
 
 /**
@@ -177,6 +178,12 @@ export interface SslSettings extends Settings {
   readonly hostName: string | undefined
   /** `SSL_in_before`: true while the handshake has not started. */
   readonly inBefore: boolean
+  /**
+   * What the peer's certificate is checked against, as OpenSSL holds it: the DNS name, or the IP
+   * address in OpenSSL's text form (IPv6 as eight upper-case hex groups). Undefined when none is
+   * set, or on OpenSSL 1.1.1, which cannot read it back.
+   */
+  readonly verifyHost: string | undefined
 }
 
 /**
@@ -456,8 +463,8 @@ export interface OpenSsl {
   readonly sslSettings: (ssl: NativeRef) => SslSettings
   /** `SSL_set_connect_state` / `SSL_set_accept_state`. */
   readonly sslSetRole: (ssl: NativeRef, role: "client" | "server") => void
-  /** `SSL_set_tlsext_host_name` (SNI). */
-  readonly sslSetHostName: (ssl: NativeRef, hostName: string) => void
+  /** `SSL_set_tlsext_host_name` (SNI): a name parsed by `HostName.parse`. */
+  readonly sslSetHostName: (ssl: NativeRef, hostName: DnsName) => void
 
   /** Attach a fresh pair of memory BIOs (`SSL_set_bio` takes them): ciphertext in and out. */
   readonly sslAttachMemory: (ssl: NativeRef) => void
@@ -477,8 +484,12 @@ export interface OpenSsl {
   readonly sslWrite: (ssl: NativeRef, data: Uint8Array) => number
   /** One `SSL_shutdown` call. */
   readonly sslShutdown: (ssl: NativeRef) => ShutdownStep
-  /** Set the host name to verify the peer's certificate against (`SSL_set1_host`, or the IP address). */
-  readonly sslSetVerifyHost: (ssl: NativeRef, host: string) => void
+  /**
+   * What the peer's certificate must match: a DNS name (`X509_VERIFY_PARAM_set1_host`, given its
+   * length so that OpenSSL itself refuses an embedded NUL) or an IP address
+   * (`X509_VERIFY_PARAM_set1_ip_asc`), as parsed by `HostName.parse`.
+   */
+  readonly sslSetVerifyHost: (ssl: NativeRef, host: HostName) => void
   /** Per-connection callbacks (undefined clears them). */
   readonly sslSetCallbacks: (ssl: NativeRef, callbacks: SslCallbacks | undefined) => void
   /** What a callback threw during the last native call on this handle, if anything (then cleared). */

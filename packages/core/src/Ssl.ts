@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
+import * as HostName from "./HostName.js"
 import * as internal from "./internal/handles.js"
 import { contextLease, sessionLease, SslImpl, sslLease as leaseOf } from "./internal/handles.js"
 import { acquireLease, closeEarly, type Lease } from "./internal/lease.js"
@@ -100,10 +101,16 @@ export type DupResult = Duplicated | Shared
 export interface MakeOptions {
   /** Put the handle in connect (`"client"`) or accept (`"server"`) state. */
   readonly role?: "client" | "server" | undefined
-  /** SNI host name to send (`SSL_set_tlsext_host_name`). */
-  readonly hostName?: string | undefined
-  /** Host name (or IP address) the peer's certificate must match (`SSL_set1_host`). */
-  readonly verifyHost?: string | undefined
+  /**
+   * SNI host name to send (`SSL_set_tlsext_host_name`): a DNS name (SNI carries no addresses).
+   * Anything `HostName.parse` refuses fails with `InvalidOptionError`.
+   */
+  readonly hostName?: string | HostName.DnsName | undefined
+  /**
+   * Host name or IP address the peer's certificate must match. Anything `HostName.parse`
+   * refuses (NUL, ports, brackets, …) fails with `InvalidOptionError`.
+   */
+  readonly verifyHost?: string | HostName.HostName | undefined
   /**
    * Resume this session (`SSL_set_session`; the handle takes its own reference). It must belong
    * to the same context, or the acquire fails with `InvalidOptionError`.
@@ -116,6 +123,19 @@ export interface MakeOptions {
  * @category guards
  */
 export const isSsl = (u: unknown): u is Ssl => u instanceof SslImpl
+
+const parsed = (host: string | HostName.HostName, option: string): HostName.HostName =>
+  typeof host === "string"
+    ? HostName.parseOrThrow(host, option)
+    : HostName.parseOrThrow(HostName.toString(host), option)
+
+const sniName = (host: string | HostName.DnsName): HostName.DnsName => {
+  const name = parsed(host, "hostName")
+  if (name._tag !== "DnsName") {
+    throw new InvalidOptionError({ option: "hostName", reason: "SNI carries DNS names, not IP addresses" })
+  }
+  return name
+}
 
 const wrap = (context: SslContext.SslContext) => (lease: Lease) => new SslImpl(lease, context) as Ssl<any>
 
@@ -137,11 +157,14 @@ export const make = (
     openssl,
     "SSL_new",
     () => {
+      // Names are parsed before anything is allocated.
+      const hostName = options?.hostName === undefined ? undefined : sniName(options.hostName)
+      const verifyHost = options?.verifyHost === undefined ? undefined : parsed(options.verifyHost, "verifyHost")
       const ref = openssl.sslNew(ctxLease.unsafeRef("Ssl.make"))
       try {
         if (options?.role !== undefined) openssl.sslSetRole(ref, options.role)
-        if (options?.hostName !== undefined) openssl.sslSetHostName(ref, options.hostName)
-        if (options?.verifyHost !== undefined) openssl.sslSetVerifyHost(ref, options.verifyHost)
+        if (hostName !== undefined) openssl.sslSetHostName(ref, hostName)
+        if (verifyHost !== undefined) openssl.sslSetVerifyHost(ref, verifyHost)
         if (options?.session !== undefined) {
           if (contextLease(options.session.context).ref.id !== ctxLease.ref.id) {
             throw new InvalidOptionError({ option: "session", reason: "the session belongs to another context" })

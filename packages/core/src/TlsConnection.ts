@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import * as HostName from "./HostName.js"
 import { attach, type Engine, type HelloDecision, type ReadStep, type WriteStep } from "./internal/engine.js"
 import type { CertificateInfo, ClientHelloInfo, ConnectionInfo, HandshakeStep, VerifyStep } from "./OpenSsl.js"
 import * as Ssl from "./Ssl.js"
@@ -249,7 +250,10 @@ export interface DriverOptions {
  * @category models
  */
 export interface ConnectOptions extends DriverOptions {
-  /** The server's name: sent as SNI (unless an IP address) and verified against its certificate. */
+  /**
+   * The server's name: sent as SNI (unless an IP address) and verified against its certificate.
+   * NUL, ports, brackets and other invalid syntax fail with `InvalidOptionError` (see `HostName`).
+   */
   readonly hostName?: string | undefined
   /**
    * What the certificate must match: default `hostName`. `false` skips the host name check
@@ -278,8 +282,6 @@ export interface AcceptOptions extends DriverOptions {
   readonly keylog?: EngineOptions["keylog"]
 }
 
-const isIpAddress = (host: string) => /^[\d.]+$/.test(host) || host.includes(":")
-
 /**
  * Connect as a client over `transport` and complete the handshake. The peer's certificate and
  * host name are verified unless the context or `verifyHost: false` says otherwise.
@@ -293,8 +295,11 @@ export const connect = (
   options: ConnectOptions = {}
 ): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
-    const host = options.hostName
-    const verifyHost = options.verifyHost === undefined ? host : options.verifyHost
+    // Parsed once: the SNI name and the name (or address) to verify come from the same reading.
+    const host = options.hostName === undefined ? undefined : yield* HostName.parse(options.hostName, "hostName")
+    const verifyHost = options.verifyHost === undefined || options.verifyHost === false
+      ? options.verifyHost ?? host
+      : yield* HostName.parse(options.verifyHost, "verifyHost")
     if (context.config.verifyMode !== "none" && verifyHost === undefined) {
       return yield* new InvalidOptionError({
         option: "hostName",
@@ -303,7 +308,7 @@ export const connect = (
     }
     const ssl = yield* Ssl.make(context, {
       role: "client",
-      hostName: host !== undefined && !isIpAddress(host) ? host : undefined,
+      hostName: host?._tag === "DnsName" ? host : undefined,
       verifyHost: verifyHost === false ? undefined : verifyHost,
       session: options.session
     })

@@ -6,6 +6,11 @@ export * as Diagnostics from "./Diagnostics.js"
 /**
  * @since 0.1.0
  */
+export * as HostName from "./HostName.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as OpenSsl from "./OpenSsl.js"
 
 /**

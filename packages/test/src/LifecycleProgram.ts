@@ -333,7 +333,10 @@ const interpret = (program: Program, frees: Array<FreeEvent>) =>
             ? yield* settle(raw(holder.value, (openssl, ref) => openssl.sslSetRole(ref, op.role)), done)
             : op._tag === "Handshake"
             ? yield* settle(raw(holder.value, (openssl, ref) => openssl.sslHandshake(ref)), step)
-            : yield* settle(raw(holder.value, (openssl, ref) => openssl.sslSetHostName(ref, op.hostName)), done)
+            : yield* settle(
+              raw(holder.value, (openssl, ref) => openssl.sslSetHostName(ref, { _tag: "DnsName", name: op.hostName })),
+              done
+            )
           record(op._tag, outcome)
           break
         }

@@ -199,7 +199,20 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
       }),
       isServer: native.SSL_is_server(s) === 1,
       hostName: native.SSL_get_servername(s, TLSEXT_NAMETYPE_host_name) ?? undefined,
-      inBefore: native.SSL_in_before(s) === 1
+      inBefore: native.SSL_in_before(s) === 1,
+      verifyHost: verifyHostOf(native.SSL_get0_param(s))
+    }
+  }
+
+  const verifyHostOf = (param: Ptr): string | undefined => {
+    const name = native.X509_VERIFY_PARAM_get0_host?.(param, 0) ?? null
+    if (name !== null) return name
+    const ip = native.X509_VERIFY_PARAM_get1_ip_asc?.(param) ?? null
+    if (ip === null) return undefined
+    try {
+      return koffi.decode(ip, "char", -1) as string
+    } finally {
+      native.CRYPTO_free(ip, null, 0)
     }
   }
 
@@ -258,12 +271,13 @@ export const makeBinding = ({ exDataFreeType, native }: Loaded, options: Binding
     sslSettings,
     sslSetRole: (ref, role) =>
       role === "client" ? native.SSL_set_connect_state(ref.address) : native.SSL_set_accept_state(ref.address),
-    sslSetHostName: (ref, hostName) => {
+    sslSetHostName: (ref, { name }) => {
       errors.clear()
-      if (hostName.length === 0 || Buffer.byteLength(hostName) > 255 || hostName.includes("\0")) {
+      // SSL_set_tlsext_host_name reads a C string: a NUL would cut the name short.
+      if (name.length === 0 || Buffer.byteLength(name) > 255 || name.includes("\0")) {
         throw new InvalidOptionError({ option: "hostName", reason: "a host name is 1 to 255 bytes without NUL" })
       }
-      if (Number(native.SSL_ctrl(ref.address, SSL_CTRL.SET_TLSEXT_HOSTNAME, 0, cString(hostName))) !== 1) {
+      if (Number(native.SSL_ctrl(ref.address, SSL_CTRL.SET_TLSEXT_HOSTNAME, 0, cString(name))) !== 1) {
         throw new InvalidOptionError({ option: "hostName", reason: "rejected", cause: errors.error("hostName") })
       }
     },

@@ -2,7 +2,6 @@ import type { ConnectionInfo, HandshakeStep, NativeRef, OpenSsl, ShutdownStep } 
 import { IoStatus } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError, TlsError, VerifyError } from "@effect-openssl/core/SslError"
 import * as koffi from "koffi"
-import { isIP } from "node:net"
 import type { SslState } from "./callbacks.js"
 import type { ErrorQueue } from "./errorQueue.js"
 import {
@@ -173,11 +172,19 @@ export const makeConnectionOps = (
     },
     sslSetVerifyHost: (ref, host) => {
       errors.clear()
-      const ok = isIP(host) !== 0
-        ? native.X509_VERIFY_PARAM_set1_ip_asc(native.SSL_get0_param(ref.address), host) === 1
-        : native.SSL_set1_host(ref.address, host) === 1
+      const param = native.SSL_get0_param(ref.address)
+      // With its length, not as a C string: OpenSSL refuses a name with an embedded NUL instead
+      // of checking the part before it.
+      let ok: boolean
+      if (host._tag === "IpAddress") {
+        // A C string again: refuse a NUL rather than let it cut the address short.
+        ok = !host.address.includes("\0") && native.X509_VERIFY_PARAM_set1_ip_asc(param, host.address) === 1
+      } else {
+        const name = Buffer.from(host.name, "utf8")
+        ok = name.length > 0 && native.X509_VERIFY_PARAM_set1_host(param, name, name.length) === 1
+      }
       if (!ok) {
-        throw new InvalidOptionError({ option: "verifyHost", reason: "rejected", cause: errors.error("SSL_set1_host") })
+        throw new InvalidOptionError({ option: "verifyHost", reason: "rejected", cause: errors.error("set1_host") })
       }
     },
     sslInfo: (ref): ConnectionInfo => {

@@ -1,3 +1,4 @@
+import type { IpAddress } from "@effect-openssl/core/HostName"
 import type {
   ContextConfig,
   Features,
@@ -112,6 +113,22 @@ const eofError = () => new TlsError({ reason: "UnexpectedEof", operation: "SSL_d
 
 const utf8 = new TextEncoder()
 
+/** An address as OpenSSL prints it back: dotted decimal, or eight upper-case hex groups. */
+const openSslIpText = (ip: IpAddress): string => {
+  if (ip.family === 4) return ip.address
+  const [head, tail] = ip.address.split("::") as [string, string | undefined]
+  const groups = (part: string | undefined): Array<number> =>
+    part === undefined || part === "" ? [] : part.split(":").flatMap((g) => {
+      if (!g.includes(".")) return [parseInt(g, 16)]
+      const [a, b, c, d] = g.split(".").map(Number) as [number, number, number, number]
+      return [(a << 8) | b, (c << 8) | d]
+    })
+  const left = groups(head)
+  const right = groups(tail)
+  const zeros = tail === undefined ? [] : Array<number>(8 - left.length - right.length).fill(0)
+  return [...left, ...zeros, ...right].map((g) => g.toString(16).toUpperCase()).join(":")
+}
+
 export class WouldCrash extends Data.TaggedError("WouldCrash")<{
   readonly operation: string
   readonly reason: string
@@ -145,6 +162,8 @@ interface SslObject {
   /** `SSL_is_server`: from the method until a role is set. */
   isServer: boolean
   hostName: string | undefined
+  /** As OpenSSL reads it back (`X509_VERIFY_PARAM_get0_host` / `get1_ip_asc`). */
+  verifyHost: string | undefined
   mode: number
   bio: boolean
   state: "before" | "started" | "error"
@@ -243,6 +262,7 @@ export const makeModel = (): OpenSsl => {
       connection: undefined,
       isServer: ctx.config.role !== "client",
       hostName: undefined,
+      verifyHost: undefined,
       mode: ctx.settings.mode,
       bio: false,
       state: "before"
@@ -291,6 +311,7 @@ export const makeModel = (): OpenSsl => {
       copy.connection = ssl.connection
       copy.isServer = ssl.isServer
       copy.mode = ssl.mode
+      copy.verifyHost = ssl.verifyHost // X509_VERIFY_PARAM_inherit
       return refOf(copy)
     },
     sslInBefore: (ref) => lookup(ref, "SSL", "SSL_in_before").state === "before",
@@ -301,7 +322,8 @@ export const makeModel = (): OpenSsl => {
         mode: ssl.mode,
         isServer: ssl.isServer,
         hostName: ssl.hostName,
-        inBefore: ssl.state === "before"
+        inBefore: ssl.state === "before",
+        verifyHost: ssl.verifyHost
       }
     },
     sslSetRole: (ref, role) => {
@@ -312,16 +334,16 @@ export const makeModel = (): OpenSsl => {
       // handshake (SSL_in_before is true again).
       ssl.state = "before"
     },
-    sslSetHostName: (ref, hostName) => {
+    sslSetHostName: (ref, { name: hostName }) => {
       const ssl = lookup(ref, "SSL", "SSL_set_tlsext_host_name")
       if (hostName.length === 0 || utf8.encode(hostName).length > 255 || hostName.includes("\0")) {
         throw new InvalidOptionError({ option: "hostName", reason: "a host name is 1 to 255 bytes without NUL" })
       }
       ssl.hostName = hostName
     },
-    // SSL_set1_host accepts any name; only a handshake, which the model never completes, uses it.
-    sslSetVerifyHost: (ref) => {
-      lookup(ref, "SSL", "SSL_set1_host")
+    // The name is parsed before it gets here; only a handshake, which the model never completes, uses it.
+    sslSetVerifyHost: (ref, host) => {
+      lookup(ref, "SSL", "SSL_set1_host").verifyHost = host._tag === "DnsName" ? host.name : openSslIpText(host)
     },
     sslAttachMemory: (ref) => {
       const ssl = lookup(ref, "SSL", "sslAttachMemory")

@@ -153,7 +153,6 @@ export const table = {
   SSL_write: ssl<[ssl: Ptr, data: Bytes, length: number], number>("int SSL_write(void *ssl, const void *buf, int num)"),
   SSL_shutdown: ssl<[ssl: Ptr], number>("int SSL_shutdown(void *ssl)"),
   SSL_get_shutdown: ssl<[ssl: Ptr], number>("int SSL_get_shutdown(const void *ssl)"),
-  SSL_set1_host: ssl<[ssl: Ptr, host: string], number>("int SSL_set1_host(void *ssl, const char *host)"),
   SSL_get0_param: ssl<[ssl: Ptr], Ptr>("void *SSL_get0_param(void *ssl)"),
   SSL_get_verify_result: ssl<[ssl: Ptr], Long>("long SSL_get_verify_result(const void *ssl)"),
   SSL_get_version: ssl<[ssl: Ptr], string>("const char *SSL_get_version(const void *ssl)"),
@@ -257,6 +256,16 @@ export const table = {
   X509_NAME_oneline: crypto<[name: Ptr, buffer: Bytes, size: number], PtrOrNull>(
     "void *X509_NAME_oneline(const void *name, void *buf, int size)"
   ),
+  X509_VERIFY_PARAM_set1_host: crypto<[param: Ptr, name: Bytes, length: number], number>(
+    "int X509_VERIFY_PARAM_set1_host(void *param, const void *name, size_t namelen)"
+  ),
+  // Reading the checked name back (3.0+): settings, and the tests that hold core and binding to one parse.
+  X509_VERIFY_PARAM_get0_host: optional(
+    crypto<[param: Ptr, index: number], string | null>("const char *X509_VERIFY_PARAM_get0_host(void *param, int idx)")
+  ),
+  X509_VERIFY_PARAM_get1_ip_asc: optional(
+    crypto<[param: Ptr], PtrOrNull>("void *X509_VERIFY_PARAM_get1_ip_asc(void *param)")
+  ),
   X509_VERIFY_PARAM_set1_ip_asc: crypto<[param: Ptr, ip: string], number>(
     "int X509_VERIFY_PARAM_set1_ip_asc(void *param, const char *ipasc)"
   ),
@@ -279,6 +288,9 @@ export const table = {
     [classIndex: number, argl: number, argp: null, newFn: null, dupFn: Ptr | null, freeFn: Ptr | null],
     number
   >("int CRYPTO_get_ex_new_index(int class_index, long argl, void *argp, void *new_func, ExDataDup *dup_func, ExDataFree *free_func)"),
+  CRYPTO_free: crypto<[pointer: Ptr, file: null, line: number], void>(
+    "void CRYPTO_free(void *ptr, const char *file, int line)"
+  ),
   CRYPTO_free_ex_index: crypto<[classIndex: number, index: number], number>(
     "int CRYPTO_free_ex_index(int class_index, int idx)"
   )
