@@ -6,11 +6,12 @@
  */
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
 import * as SslContext from "@effect-openssl/core/SslContext"
-import type { InvalidOptionError } from "@effect-openssl/core/SslError"
+import { type InvalidOptionError, ReleasedHandleError } from "@effect-openssl/core/SslError"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -238,6 +239,53 @@ layer(TestOpenSsl, { excludeTestServices: true })("SslSession", (it) => {
       }
       // No native session was freed twice, held by us or not.
       assert.strictEqual(new Set(sessionFrees).size, sessionFrees.length)
+    }))
+
+  // Taking a reference reads the engine's latest session and up-refs it. A fiber may yield
+  // between any two Effect operations (every 2048 by default), and the connection's scope
+  // closing frees that session: the read and the up-ref must be one synchronous step. Here the
+  // taking fiber yields after 10 to 80 operations (below about 10, yielding itself takes more
+  // than the budget and the fiber never finishes), so the yield falls on every operation of
+  // taking a reference in turn, and another fiber closes the connection meanwhile.
+  it.scoped("a reference taken while the connection closes is taken whole or refused, never on freed memory", () =>
+    Effect.gen(function*() {
+      const frees = yield* recordFrees
+      const { client, server } = yield* contexts("TLSv1.3")
+      const outcomes = { taken: 0, refused: 0 }
+      for (let budget = 10; budget <= 80; budget++) {
+        const connectionScope = yield* Scope.make()
+        const [c, s] = yield* Scope.extend(connectedPair(client, server), connectionScope)
+        assert.isTrue(Option.isSome(yield* Scope.extend(c.awaitSession("2 seconds"), connectionScope)))
+        // Closed for writing first, both ways: closing the scope then sends nothing and runs
+        // without waiting, so it can fall entirely within one yield of the taking fiber.
+        yield* Effect.all([c.closeWrite, s.closeWrite])
+        const holder = yield* Scope.make()
+        const [taken] = yield* Effect.all([
+          Effect.withMaxOpsBeforeYield(Effect.exit(Scope.extend(c.session, holder)), budget),
+          Scope.close(connectionScope, Exit.void)
+        ], { concurrency: "unbounded" })
+        if (Exit.isSuccess(taken)) {
+          outcomes.taken++
+          assert.isTrue(Option.isSome(taken.value), `budget ${budget}: the session read as absent`)
+          // The only session still held is the one just taken: its native free must not have
+          // been observed (a reference taken on freed memory would be).
+          const [held, ...others] = (yield* Diagnostics.live).filter((o) => o.kind === "SSL_SESSION")
+          assert.deepStrictEqual(others, [])
+          assert.notInclude(frees.map((e) => e.id), held!.id, `budget ${budget}: a reference to a freed session`)
+          assert.isAbove((yield* SslSession.toBytes(Option.getOrThrow(taken.value))).length, 0)
+        } else {
+          outcomes.refused++
+          // Not OpenSslError: SSL_SESSION_up_ref on freed memory refuses when it counts 0 → 1.
+          assert.isTrue(Cause.squash(taken.cause) instanceof ReleasedHandleError, `budget ${budget}: ${taken.cause}`)
+        }
+        yield* Scope.close(holder, Exit.void)
+      }
+      // Both orders happened, and every native session was freed exactly once.
+      assert.isAbove(outcomes.taken, 0)
+      assert.isAbove(outcomes.refused, 0)
+      const sessionFrees = frees.filter((e) => e.kind === "SSL_SESSION").map((e) => e.id)
+      assert.strictEqual(new Set(sessionFrees).size, sessionFrees.length, "a session was freed twice")
+      assert.deepStrictEqual(yield* Diagnostics.counts, { SSL_CTX: 2, SSL: 0, SSL_SESSION: 0 })
     }))
 })
 

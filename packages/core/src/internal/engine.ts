@@ -8,10 +8,10 @@ import { IoStatus } from "../OpenSsl.js"
 import type { Ssl } from "../Ssl.js"
 import type { SslContext } from "../SslContext.js"
 import type { SslError } from "../SslError.js"
-import { TlsError } from "../SslError.js"
+import { ReleasedHandleError, TlsError } from "../SslError.js"
 import type { SslSession } from "../SslSession.js"
 import { contextLease, sslLease, SslSessionImpl } from "./handles.js"
-import { acquireLease, acquireSync, type Lease } from "./lease.js"
+import { acquireLeaseIfAny, acquireSync, type Lease } from "./lease.js"
 import { registryOf } from "./registry.js"
 
 /** What a server decides once it has seen the ClientHello (possibly after async work). */
@@ -211,26 +211,27 @@ export class Engine {
     this.use("TlsEngine.shutdown", (ref) => this.openssl.sslShutdown(ref))
   )
 
-  /** Another reference to the latest session, in the caller's scope. */
-  latestSession: Effect.Effect<Option.Option<SslSession>, SslError, Scope.Scope> = Effect.suspend(() => {
-    const latest = this.#latestSession
-    if (latest === undefined) return Effect.succeed(Option.none())
-    const context = this.ssl.context
-    return Effect.map(
-      acquireLease(
-        this.openssl,
-        "SSL_SESSION_up_ref",
-        () => {
-          this.openssl.sessionUpRef(latest)
-          return latest
-        },
-        (ref) => this.openssl.sessionFree(ref),
-        (lease) => new SslSessionImpl(lease, context),
-        undefined
-      ),
-      Option.some
+  /**
+   * Another reference to the latest session, in the caller's scope. The field is read and the
+   * session up-ref'd in one synchronous step, after checking the engine is still attached: the
+   * new-session callback (a newer ticket) and `detach` (the connection's scope closing) free the
+   * session the field points to, and any Effect operation in between would let them run first.
+   */
+  latestSession: Effect.Effect<Option.Option<SslSession>, SslError, Scope.Scope> = Effect.suspend(() =>
+    acquireLeaseIfAny(
+      this.openssl,
+      "SSL_SESSION_up_ref",
+      () => {
+        if (this.#detached) throw new ReleasedHandleError({ kind: "SSL", operation: "TlsEngine.session" })
+        this.lease.unsafeRef("TlsEngine.session")
+        const latest = this.#latestSession
+        if (latest !== undefined) this.openssl.sessionUpRef(latest)
+        return latest
+      },
+      (ref) => this.openssl.sessionFree(ref),
+      (lease) => new SslSessionImpl(lease, this.ssl.context)
     )
-  })
+  )
 
   detach(): void {
     if (this.#detached) return

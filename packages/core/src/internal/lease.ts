@@ -1,6 +1,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type { NativeRef, OpenSsl } from "../OpenSsl.js"
 import type { SslError } from "../SslError.js"
@@ -150,7 +151,31 @@ export const acquireLease = <A>(
   wrap: (lease: Lease) => A,
   site: string | undefined
 ): Effect.Effect<A, SslError, Scope.Scope> =>
-  withGroup((group) => attach(group, openssl, operation, acquire, free, wrap, site))
+  withGroup((group) => {
+    const held = hold(group, openssl, operation, acquire, free, site)
+    return held instanceof Lease ? Effect.succeed(wrap(held)) : Effect.fail(held)
+  })
+
+/**
+ * As `acquireLease`, for a reference that may not exist (`acquire` returns undefined): a
+ * pointer read from a field someone else may free (the latest session) is read and up-ref'd
+ * inside `acquire`, in one synchronous step, so no fiber can free it in between.
+ */
+export const acquireLeaseIfAny = <A>(
+  openssl: OpenSsl,
+  operation: string,
+  acquire: () => NativeRef | undefined,
+  free: (ref: NativeRef) => void,
+  wrap: (lease: Lease) => A
+): Effect.Effect<Option.Option<A>, SslError, Scope.Scope> =>
+  withGroup((group) => {
+    const held = hold(group, openssl, operation, acquire, free, undefined)
+    return held instanceof Lease
+      ? Effect.succeed(Option.some(wrap(held)))
+      : held === undefined
+      ? Effect.succeed(Option.none())
+      : Effect.fail(held)
+  })
 
 /**
  * Run `f` with the leases group of the caller's scope. The first use in a scope registers the
@@ -196,25 +221,28 @@ export const acquireSync = <A>(
     return Effect.succeed(value)
   })
 
-/** The synchronous acquire-and-register step (top level: no closure per acquire). */
-const attach = <A>(
+/**
+ * The synchronous acquire-and-register step (top level: no closure per acquire): the new lease,
+ * undefined when there was nothing to acquire, or the failure.
+ */
+const hold = <R extends NativeRef | undefined>(
   group: ScopeLeases,
   openssl: OpenSsl,
   operation: string,
-  acquire: () => NativeRef,
+  acquire: () => R,
   free: (ref: NativeRef) => void,
-  wrap: (lease: Lease) => A,
   site: string | undefined
-): Effect.Effect<A, SslError> => {
-  let ref: NativeRef
+): Lease | Exclude<R, NativeRef> | SslError => {
+  let ref: R
   try {
     ref = acquire()
   } catch (e) {
-    return Effect.fail(toSslError(operation, e))
+    return toSslError(operation, e)
   }
+  if (ref === undefined) return undefined as Exclude<R, NativeRef>
   const lease = new Lease(openssl, ref, free, group, site)
   group.add(lease)
-  return Effect.succeed(wrap(lease))
+  return lease
 }
 
 /** Release a lease now (a no-op when already released). */
