@@ -116,7 +116,10 @@ export interface ContextConfig {
   readonly role: Role
   readonly minProtocol: ProtocolVersion | undefined
   readonly maxProtocol: ProtocolVersion | undefined
+  /** The caller's flags plus the defaults (`NO_RENEGOTIATION`, `CIPHER_SERVER_PREFERENCE` for servers). */
   readonly options: ReadonlyArray<OptionFlag>
+  /** Accept renegotiation: a server also sets `ALLOW_CLIENT_RENEGOTIATION` where the library has it (3.0+). */
+  readonly allowRenegotiation: boolean
   readonly verifyMode: VerifyMode
   readonly verifyDepth: number | undefined
   readonly sessionTimeoutSeconds: number | undefined
@@ -125,12 +128,14 @@ export interface ContextConfig {
   readonly trustSystemDefaults: boolean
   readonly certificate:
     | {
-      readonly chain: string
+      /** The PEM CERTIFICATE blocks, leaf first, one per entry. */
+      readonly chain: ReadonlyArray<string>
       readonly key: Redacted.Redacted<string>
       readonly passphrase: Redacted.Redacted<string> | undefined
     }
     | undefined
-  readonly cipherList: string | undefined
+  /** TLS ≤ 1.2 cipher list: the caller's, or the default (ECDHE with AEAD suites). */
+  readonly cipherList: string
   readonly ciphersuites: string | undefined
   readonly groups: string | undefined
   readonly alpnProtocols: ReadonlyArray<string> | undefined

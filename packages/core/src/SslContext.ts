@@ -13,7 +13,7 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/handles.js"
 import { contextLease as leaseOf, SslContextImpl } from "./internal/handles.js"
 import { acquireLease, closeEarly } from "./internal/lease.js"
-import { resolve } from "./internal/options.js"
+import { defaultCipherList, resolve } from "./internal/options.js"
 import { callSite } from "./internal/registry.js"
 import type {
   ContextConfig,
@@ -53,22 +53,43 @@ export interface SslContext extends Pipeable {
 }
 
 /**
- * Context options. Defaults are secure: TLS 1.2 minimum; clients (and `"any"`) verify the
- * peer against the system's trust store unless `trust` says otherwise.
+ * Context options. Defaults are secure (docs/defaults.md lists them): TLS 1.2 minimum; TLS 1.2
+ * suites limited to ECDHE with AEAD ciphers, chosen by the server's order; renegotiation
+ * refused; clients (and `"any"`) verify the peer; trust never wider than asked for (see `trust`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
   readonly role: Role
-  /** Lowest protocol version. Default `"TLSv1.2"`. */
+  /**
+   * Lowest protocol version. Default `"TLSv1.2"`. TLS 1.0 and 1.1 have no AEAD suites: allowing
+   * them needs a wider `ciphers` list too.
+   */
   readonly minProtocol?: ProtocolVersion | undefined
   /** Highest protocol version. Default: the highest the library supports. */
   readonly maxProtocol?: ProtocolVersion | undefined
-  /** `SSL_OP_*` flags to set, by name, on top of OpenSSL's defaults. */
+  /**
+   * `SSL_OP_*` flags to set, by name, on top of OpenSSL's defaults and ours (`NO_RENEGOTIATION`
+   * unless `allowRenegotiation`, `CIPHER_SERVER_PREFERENCE` for `"server"` and `"any"`).
+   */
   readonly options?: ReadonlyArray<OptionFlag> | undefined
+  /**
+   * Accept TLS 1.2 renegotiation started by the peer: a client answers a server's HelloRequest,
+   * a server accepts a client's new ClientHello (with OpenSSL 3.0 and later this also sets
+   * `ALLOW_CLIENT_RENEGOTIATION`). Default `false`: renegotiation is refused on both sides
+   * (`NO_RENEGOTIATION`): we answer with a `no_renegotiation` warning, after which OpenSSL and
+   * most peers end the connection with `handshake_failure`. node:tls, `openssl s_client` and
+   * 1.1.1 servers accept it by default; a server that allows it accepts any number of them (node:tls
+   * limits a client to three per ten minutes). TLS 1.3 has no renegotiation. Contradicts
+   * `options: ["NO_RENEGOTIATION"]` (an `InvalidOptionError`).
+   */
+  readonly allowRenegotiation?: boolean | undefined
   readonly verify?: {
-    /** Default: `"peer"` for clients and `"any"`, `"none"` for servers. */
+    /**
+     * Default: `"peer"` for clients and `"any"`, `"none"` for servers. Anything but `"none"`
+     * needs something to trust (see `trust`).
+     */
     readonly mode?: VerifyMode | undefined
     /** Maximum chain depth (`SSL_CTX_set_verify_depth`), 0 to 100. */
     readonly depth?: number | undefined
@@ -82,23 +103,47 @@ export interface Options {
    * otherwise.
    */
   readonly sessionCacheMode?: SessionCacheMode | undefined
+  /**
+   * What the context trusts to verify its peer. Trust is never widened silently:
+   * - no `trust` at all: a `"client"` context that verifies trusts the system's CA store (as
+   *   node:tls does); a `"server"` or `"any"` context that verifies fails with
+   *   `InvalidOptionError` (option `"trust"`) rather than accept every client certificate a
+   *   public CA issued;
+   * - `trust` given: exactly `certificates`, plus the system's store only with
+   *   `systemDefaults: true`; with neither, a context that verifies fails with
+   *   `InvalidOptionError` (option `"trust"`);
+   * - `verify.mode: "none"` needs no trust.
+   */
   readonly trust?: {
-    /** Trusted CA certificates, PEM (one or more blocks per string). */
+    /**
+     * Trusted CA certificates, PEM (one or more blocks per string). An empty list is an
+     * `InvalidOptionError`, as is any damaged PEM block (named `trust.certificates[k]`, the k-th
+     * block of the whole list): OpenSSL's reader would skip it silently.
+     */
     readonly certificates?: string | ReadonlyArray<string> | undefined
     /**
-     * Also trust the system's default CA paths (`SSL_CTX_set_default_verify_paths`).
-     * Default: true when verifying and no certificates are given.
+     * Also trust the system's default CA paths (`SSL_CTX_set_default_verify_paths`, which reads
+     * `SSL_CERT_FILE` / `SSL_CERT_DIR`). Default: false when `trust` is given; see `trust` for
+     * a context given none.
      */
     readonly systemDefaults?: boolean | undefined
   } | undefined
-  /** This side's certificate chain (PEM, leaf first) and private key (PEM, `Redacted`). */
+  /**
+   * This side's certificate chain (PEM, leaf first) and private key (PEM, `Redacted`). A damaged
+   * PEM block anywhere in the chain is an `InvalidOptionError` naming it (`certificate.chain[k]`),
+   * as is a block that is not a CERTIFICATE.
+   */
   readonly certificate?: {
     readonly chain: string
     readonly key: Redacted.Redacted<string>
     /** Passphrase of an encrypted key. */
     readonly passphrase?: Redacted.Redacted<string> | undefined
   } | undefined
-  /** TLS ≤ 1.2 cipher list (`SSL_CTX_set_cipher_list`), e.g. `"ECDHE+AESGCM"`. */
+  /**
+   * TLS ≤ 1.2 cipher list (`SSL_CTX_set_cipher_list`), e.g. `"ECDHE+AESGCM"`. Default:
+   * `defaultCiphers` (ECDHE with AES-GCM or ChaCha20-Poly1305). A wider list is an opt-in, e.g.
+   * `` `${SslContext.defaultCiphers}:ECDHE-RSA-AES128-SHA` `` for a peer without AEAD suites.
+   */
   readonly ciphers?: string | undefined
   /** TLS 1.3 suites (`SSL_CTX_set_ciphersuites`), e.g. `"TLS_AES_256_GCM_SHA384"`. */
   readonly ciphersuites?: string | undefined
@@ -112,6 +157,16 @@ export interface Options {
    */
   readonly keylog?: boolean | undefined
 }
+
+/**
+ * The default TLS 1.2 cipher list: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305, as in
+ * Mozilla's "intermediate" configuration (without its finite-field DHE suites), AES-128-GCM
+ * first. Servers choose by this order.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultCiphers: string = defaultCipherList
 
 /**
  * @since 0.1.0

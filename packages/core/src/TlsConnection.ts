@@ -21,6 +21,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as HostName from "./HostName.js"
 import { attach, type Engine, type HelloDecision, type ReadStep, type WriteStep } from "./internal/engine.js"
+import { checkExport } from "./internal/exporter.js"
 import type { CertificateInfo, ClientHelloInfo, ConnectionInfo, HandshakeStep, VerifyStep } from "./OpenSsl.js"
 import * as Ssl from "./Ssl.js"
 import type { SslContext } from "./SslContext.js"
@@ -86,7 +87,11 @@ export interface TlsEngine {
   /** One `SSL_shutdown`. */
   readonly shutdownStep: Effect.Effect<"sent" | "done", SslError>
   readonly info: Effect.Effect<TlsInfo, SslError>
-  /** RFC 5705 / RFC 8446 keying material exporter. */
+  /**
+   * RFC 5705 / RFC 8446 keying material exporter: `length` bytes, a whole number from 1 to 8160
+   * (255 × 32, what every TLS 1.3 suite can export); anything else fails with
+   * `InvalidOptionError` before any allocation.
+   */
   readonly exportKeyingMaterial: (
     label: string,
     length: number,
@@ -174,7 +179,10 @@ const toPublic = (e: Engine): TlsEngine => ({
   shutdownStep: e.shutdownStep,
   info: e.use("TlsEngine.info", (ref) => withLazyChain(e.openssl.sslInfo(ref), e.openssl.parseCertificate)),
   exportKeyingMaterial: (label, length, context) =>
-    e.use("TlsEngine.exportKeyingMaterial", (ref) => e.openssl.sslExportKeyingMaterial(ref, label, length, context)),
+    e.use("TlsEngine.exportKeyingMaterial", (ref) => {
+      checkExport(label, length, context)
+      return e.openssl.sslExportKeyingMaterial(ref, label, length, context)
+    }),
   session: e.latestSession,
   sessionsSeen: () => e.sessionsSeen
 })

@@ -53,7 +53,7 @@ export const runLifecycle = (iterations: number): { table: string; note: string 
   const libraryIterations = Math.max(1_000, Math.floor(iterations / 4))
   const library = Effect.runSync(
     Effect.gen(function*() {
-      const context = yield* SslContext.make({ role: "client", trust: { systemDefaults: false } })
+      const context = yield* SslContext.make({ role: "client", verify: { mode: "none" } })
       const handle = yield* Ssl.make(context)
       const scope = yield* Effect.scope
       const time = (body: Effect.Effect<unknown, unknown, Scope.Scope>) =>

@@ -209,6 +209,30 @@ layer(TestOpenSsl, { excludeTestServices: true })("SslSession", (it) => {
       assert.strictEqual((yield* Diagnostics.counts).SSL_SESSION, before)
     }))
 
+  it.scoped("bytes with anything after the session are refused with a typed error, nothing held", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* contexts("TLSv1.3")
+      const stored = yield* Effect.scoped(Effect.gen(function*() {
+        const first = yield* connection(client, server)
+        return yield* SslSession.toBytes(Option.getOrThrow(first.session))
+      }))
+      const before = (yield* Diagnostics.counts).SSL_SESSION
+      const followedBy = (tail: Uint8Array) => {
+        const out = new Uint8Array(stored.length + tail.length)
+        out.set(stored)
+        out.set(tail, stored.length)
+        return out
+      }
+      for (const tail of [new Uint8Array([0]), bytes("junk"), stored]) {
+        const error = yield* Effect.flip(SslSession.fromBytes(client, followedBy(tail)))
+        isInvalidOption(error, "bytes")
+        assert.include(error.message, `${tail.length} trailing byte`)
+      }
+      assert.strictEqual((yield* Diagnostics.counts).SSL_SESSION, before)
+      // The session alone still reads back.
+      assert.isTrue(yield* SslSession.isResumable(yield* SslSession.fromBytes(client, stored)))
+    }))
+
   it.scoped("every reference is released at scope close and each native session freed exactly once", () =>
     Effect.gen(function*() {
       const frees = yield* recordFrees

@@ -45,7 +45,7 @@ layer(TestOpenSsl)("Ssl", (it) => {
 
   it.scoped("applies per-handle role and SNI host name", () =>
     Effect.gen(function*() {
-      const ctx = yield* SslContext.make({ role: "any" })
+      const ctx = yield* SslContext.make({ role: "any", trust: { systemDefaults: true } })
       const server = yield* Ssl.settings(yield* Ssl.make(ctx, { role: "server" }))
       assert.isTrue(server.isServer)
       const client = yield* Ssl.settings(yield* Ssl.make(ctx, { role: "client", hostName: "example.test" }))

@@ -1,5 +1,5 @@
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
-import { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import { OpenSsl, type Settings } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import type { InvalidOptionError } from "@effect-openssl/core/SslError"
@@ -45,23 +45,50 @@ layer(TestOpenSsl)("SslContext", (it) => {
       assert.deepStrictEqual(s.ciphers, ["TLS_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"])
     }))
 
-  it.scoped("is secure by default: TLS 1.2 minimum, clients verify, servers do not ask", () =>
+  it.scoped("is secure by default: TLS 1.2 minimum, clients verify, servers do not ask, no renegotiation", () =>
     Effect.gen(function*() {
+      // The TLS 1.2 suites: ECDHE with AEAD only (OpenSSL lists the TLS 1.3 suites first).
+      const tls12 = (s: Settings) => s.ciphers.filter((name) => !name.startsWith("TLS_")).join(":")
       const client = yield* SslContext.settings(yield* SslContext.make({ role: "client" }))
       assert.strictEqual(client.minProtocol, "TLSv1.2")
       assert.strictEqual(client.verifyMode, "peer")
       assert.strictEqual(client.role, "client")
+      assert.include(client.options, "NO_RENEGOTIATION")
+      assert.notInclude(client.options, "CIPHER_SERVER_PREFERENCE")
+      assert.strictEqual(tls12(client), SslContext.defaultCiphers)
       const server = yield* SslContext.settings(yield* SslContext.make(serverOptions))
       assert.strictEqual(server.verifyMode, "none")
       assert.strictEqual(server.role, "server")
-      const any = yield* SslContext.settings(yield* SslContext.make({ role: "any" }))
+      assert.includeMembers([...server.options], ["NO_RENEGOTIATION", "CIPHER_SERVER_PREFERENCE"])
+      assert.notInclude(server.options, "ALLOW_CLIENT_RENEGOTIATION")
+      assert.strictEqual(tls12(server), SslContext.defaultCiphers)
+      const any = yield* SslContext.settings(yield* SslContext.make({ role: "any", trust: { systemDefaults: true } }))
       assert.strictEqual(any.role, "any")
       assert.strictEqual(any.verifyMode, "peer")
+      assert.includeMembers([...any.options], ["NO_RENEGOTIATION", "CIPHER_SERVER_PREFERENCE"])
+    }))
+
+  it.scoped("allowRenegotiation: no NO_RENEGOTIATION; a server (OpenSSL 3.0+) accepts a client's", () =>
+    Effect.gen(function*() {
+      const client = yield* SslContext.settings(yield* SslContext.make({ role: "client", allowRenegotiation: true }))
+      assert.notInclude(client.options, "NO_RENEGOTIATION")
+      assert.notInclude(client.options, "ALLOW_CLIENT_RENEGOTIATION")
+      const server = yield* SslContext.settings(
+        yield* SslContext.make({ ...serverOptions, allowRenegotiation: true })
+      )
+      assert.notInclude(server.options, "NO_RENEGOTIATION")
+      assert.include(server.options, "ALLOW_CLIENT_RENEGOTIATION")
     }))
 
   it.scoped("servers can require client certificates", () =>
     Effect.gen(function*() {
-      const s = yield* SslContext.settings(yield* SslContext.make({ ...serverOptions, verify: { mode: "require" } }))
+      const s = yield* SslContext.settings(
+        yield* SslContext.make({
+          ...serverOptions,
+          verify: { mode: "require" },
+          trust: { certificates: fixture("ca.pem") }
+        })
+      )
       assert.strictEqual(s.verifyMode, "require")
       assert.strictEqual(s.verifyModeBits, 3)
     }))
@@ -98,6 +125,18 @@ layer(TestOpenSsl)("SslContext", (it) => {
       ["infinite timeout", { role: "client", sessionTimeout: "Infinity" as never }, "sessionTimeout"],
       ["unknown cache mode", { role: "server", sessionCacheMode: "all" as never }, "sessionCacheMode"],
       ["no PEM in trust", { role: "client", trust: { certificates: "not a certificate" } }, "trust.certificates"],
+      ["empty trust list", { role: "client", trust: { certificates: [] } }, "trust.certificates"],
+      ["server verifying with no trust", { ...serverOptions, verify: { mode: "require" } }, "trust"],
+      [
+        "allowRenegotiation not a boolean",
+        { role: "client", allowRenegotiation: "yes" as never },
+        "allowRenegotiation"
+      ],
+      [
+        "allowRenegotiation with NO_RENEGOTIATION",
+        { role: "client", allowRenegotiation: true, options: ["NO_TICKET", "NO_RENEGOTIATION"] },
+        "options[1]"
+      ],
       ["empty cipher list", { role: "client", ciphers: "" }, "ciphers"],
       ["empty ALPN list", { role: "client", alpnProtocols: [] }, "alpnProtocols"],
       ["ALPN name too long", { role: "client", alpnProtocols: ["x".repeat(256)] }, "alpnProtocols[0]"],

@@ -44,6 +44,35 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
       }))
   }
 
+  it.scoped("exportKeyingMaterial: lengths other than 1 to 8160 whole bytes are refused before any allocation", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const [c, s] = yield* connectedPair(client, server)
+      const refused = (label: string, length: number, context?: Uint8Array) =>
+        Effect.flatMap(
+          Effect.either(c.exportKeyingMaterial(label, length, context)),
+          (result) =>
+            result._tag === "Left" && result.left._tag === "InvalidOptionError"
+              ? Effect.succeed(result.left.option)
+              : Effect.dieMessage(`${label}, ${length}: expected InvalidOptionError, got ${String(result)}`)
+        )
+      // 1.5 used to export 1 byte, NaN none, and 2 ** 31 allocated 2 GB before OpenSSL refused it.
+      for (const length of [1.5, Number.NaN, 0, -1, 8161, 2 ** 31, Number.POSITIVE_INFINITY, "32" as never]) {
+        assert.strictEqual(yield* refused("EXPERIMENTAL test", length), "length", String(length))
+      }
+      assert.strictEqual(yield* refused(42 as never, 32), "label")
+      assert.strictEqual(yield* refused("EXPERIMENTAL test", 32, "context" as never), "context")
+      for (const length of [1, 8160]) {
+        const [a, b] = yield* Effect.all([
+          c.exportKeyingMaterial("EXPERIMENTAL test", length, bytes("context")),
+          s.exportKeyingMaterial("EXPERIMENTAL test", length, bytes("context"))
+        ])
+        assert.strictEqual(a.length, length)
+        assert.deepStrictEqual(a, b)
+      }
+    }))
+
   it.scoped("ALPN: the server picks from its list in its own order", () =>
     Effect.gen(function*() {
       const server = yield* SslContext.make({ ...serverOptions, alpnProtocols: ["h2", "http/1.1"] })

@@ -78,6 +78,7 @@ export const contextOptions: FastCheck.Arbitrary<SslContext.Options> = FastCheck
     { nil: undefined }
   ),
   systemDefaults: FastCheck.option(FastCheck.boolean(), { nil: undefined }),
+  allowRenegotiation: FastCheck.option(FastCheck.boolean(), { nil: undefined }),
   ciphers: FastCheck.option(nonEmptySubset(cipherEntries).map((c) => c.join(":")), { nil: undefined }),
   ciphersuites: FastCheck.option(nonEmptySubset(suites).map((s) => s.join(":")), { nil: undefined }),
   groups: FastCheck.option(
@@ -88,11 +89,19 @@ export const contextOptions: FastCheck.Arbitrary<SslContext.Options> = FastCheck
 }).map((r): SslContext.Options => ({
   role: r.role,
   ...r.protocols,
-  options: r.options,
+  // allowRenegotiation contradicts the flag that refuses it.
+  options: r.allowRenegotiation === true ? r.options.filter((flag) => flag !== "NO_RENEGOTIATION") : r.options,
+  allowRenegotiation: r.allowRenegotiation,
   verify: { mode: r.verifyMode, depth: r.verifyDepth },
   sessionTimeout: r.sessionTimeout,
   sessionCacheMode: r.sessionCacheMode,
-  trust: { systemDefaults: r.systemDefaults },
+  // A context that verifies needs something to trust: the system store, implied only for a
+  // client given no trust option.
+  trust: r.verifyMode === "none" || r.systemDefaults === true
+    ? { systemDefaults: r.systemDefaults }
+    : r.role === "client" && r.systemDefaults === undefined
+    ? undefined
+    : { systemDefaults: true },
   ciphers: r.ciphers,
   ciphersuites: r.ciphersuites,
   groups: r.groups,
@@ -118,6 +127,14 @@ const pemLike = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 const notAString = FastCheck.constantFrom<unknown>(42, null, true, {}, ["client"])
 const badText = FastCheck.constantFrom("", "   ", "\t\n", "AES\0GCM")
 const badFlag = FastCheck.constantFrom("NO_TLSv1_4", "no_ticket", "", "SSL_OP_NO_TICKET", "ALL")
+/** A damaged PEM block (what OpenSSL's reader would skip without a word). */
+const badPem = FastCheck.constantFrom(
+  "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+  "----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+  "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE----\n",
+  "-----BEGIN CERTIFICATE-----\nMI!B\n-----END CERTIFICATE-----\n",
+  "-----BEGIN CERTIFICATE-----\nMIIB\n"
+)
 
 /** One broken field, as a patch over valid options, and the path it must be reported at. */
 const invalidPatch: FastCheck.Arbitrary<readonly [Record<string, unknown>, string]> = FastCheck.oneof(
@@ -158,14 +175,40 @@ const invalidPatch: FastCheck.Arbitrary<readonly [Record<string, unknown>, strin
   )
     .map((v) => [{ sessionTimeout: v }, "sessionTimeout"] as const),
   FastCheck.constantFrom<unknown>("all", "none", "").map((v) => [{ sessionCacheMode: v }, "sessionCacheMode"] as const),
-  FastCheck.constantFrom("", "not a certificate", "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----")
-    .map((v) => [{ trust: { certificates: v } }, "trust.certificates"] as const),
+  FastCheck.constantFrom<unknown>("", "not a certificate", []).map((v) =>
+    [{ trust: { certificates: v } }, "trust.certificates"] as const
+  ),
   FastCheck.tuple(FastCheck.nat(3), badText).map(([n, bad]) =>
     [{ trust: { certificates: [...Array(n).fill(pemLike), bad] } }, `trust.certificates[${n}]`] as const
+  ),
+  FastCheck.tuple(FastCheck.nat(3), badPem).map(([n, bad]) =>
+    [{ trust: { certificates: pemLike.repeat(n) + bad + pemLike } }, `trust.certificates[${n}]`] as const
+  ),
+  FastCheck.constantFrom<unknown>("yes", 1, null).map((v) =>
+    [{ trust: { systemDefaults: v } }, "trust.systemDefaults"] as const
+  ),
+  FastCheck.constantFrom<VerifyMode>("peer", "require").map((mode) =>
+    [{ verify: { mode }, trust: { systemDefaults: false } }, "trust"] as const
   ),
   FastCheck.constantFrom("", "no PEM here").map((v) =>
     [{ certificate: { chain: v, key: Redacted.make("key") } }, "certificate.chain"] as const
   ),
+  FastCheck.tuple(FastCheck.nat(3), badPem).map(([n, bad]) =>
+    [
+      { certificate: { chain: pemLike.repeat(n + 1) + bad + pemLike, key: Redacted.make("key") } },
+      `certificate.chain[${n + 1}]`
+    ] as const
+  ),
+  FastCheck.constantFrom<unknown>("yes", 1, null).map((v) =>
+    [{ allowRenegotiation: v }, "allowRenegotiation"] as const
+  ),
+  FastCheck.uniqueArray(FastCheck.constantFrom(...features.optionFlags), { maxLength: 4 }).map((flags) => {
+    const others = flags.filter((flag) => flag !== "NO_RENEGOTIATION")
+    return [
+      { allowRenegotiation: true, options: [...others, "NO_RENEGOTIATION"] },
+      `options[${others.length}]`
+    ] as const
+  }),
   FastCheck.oneof(
     FastCheck.constant<unknown>("-----BEGIN PRIVATE KEY-----"),
     badText.map((t) => Redacted.make(t))

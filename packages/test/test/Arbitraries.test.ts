@@ -68,9 +68,11 @@ describe("Arbitraries on the model", () => {
     assert.deepStrictEqual(
       [...paths].sort(),
       [
+        "allowRenegotiation",
         "alpnProtocols",
         "alpnProtocols[i]",
         "certificate.chain",
+        "certificate.chain[i]",
         "certificate.key",
         "certificate.passphrase",
         "ciphers",
@@ -84,8 +86,10 @@ describe("Arbitraries on the model", () => {
         "role",
         "sessionTimeout",
         "sessionCacheMode",
+        "trust",
         "trust.certificates",
         "trust.certificates[i]",
+        "trust.systemDefaults",
         "verify.depth",
         "verify.mode"
       ].sort()

@@ -54,9 +54,9 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
         role: "client",
         minProtocol: "TLSv1.2",
         maxProtocol: "TLSv1.3",
-        // OpenSSL's defaults stay set.
-        options: ["NO_TICKET", "NO_COMPRESSION", "ENABLE_MIDDLEBOX_COMPAT", "PRIORITIZE_CHACHA"],
-        optionBits: (1n << 14n) | (1n << 17n) | (1n << 20n) | (1n << 21n),
+        // OpenSSL's defaults stay set, and ours: renegotiation refused.
+        options: ["NO_TICKET", "NO_COMPRESSION", "ENABLE_MIDDLEBOX_COMPAT", "PRIORITIZE_CHACHA", "NO_RENEGOTIATION"],
+        optionBits: (1n << 14n) | (1n << 17n) | (1n << 20n) | (1n << 21n) | (1n << 30n),
         mode: 4,
         verifyMode: "require",
         verifyModeBits: 3,
@@ -81,7 +81,7 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
 
   it.scoped("stamps ids from one counter for every kind", () =>
     Effect.gen(function*() {
-      const ctx = yield* SslContext.make({ role: "any" })
+      const ctx = yield* SslContext.make({ role: "any", trust: { systemDefaults: true } })
       const a = yield* Ssl.make(ctx)
       const b = yield* Ssl.make(ctx)
       const live = yield* Diagnostics.live
@@ -142,7 +142,7 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
   describe("dup", () => {
     it.scoped("before the handshake: a new object with a fresh id, the role copied, the host name not", () =>
       Effect.gen(function*() {
-        const ctx = yield* SslContext.make({ role: "any" })
+        const ctx = yield* SslContext.make({ role: "any", trust: { systemDefaults: true } })
         const ssl = yield* Ssl.make(ctx, { role: "client", hostName: "sni.example", verifyHost: "sni.example" })
         const result = yield* Ssl.dup(ssl)
         assert.strictEqual(result._tag, "Duplicated")
@@ -189,7 +189,7 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
   describe("handshake", () => {
     it.scoped("with BIOs and a role, client and server both start and want to read", () =>
       Effect.gen(function*() {
-        const ctx = yield* SslContext.make({ role: "any" })
+        const ctx = yield* SslContext.make({ role: "any", trust: { systemDefaults: true } })
         for (const role of ["client", "server"] as const) {
           const ssl = yield* Ssl.make(ctx, { role })
           const openssl = Ssl.openSslOf(ssl)

@@ -45,9 +45,22 @@ export const optionFlags: ReadonlyArray<OptionFlag> = [
   "CRYPTOPRO_TLSEXT_BUG"
 ]
 
+/**
+ * TLS 1.2 suites by default: ECDHE key exchange with AEAD ciphers only, in the order of Mozilla's
+ * "intermediate" configuration (without its finite-field DHE suites). No CBC (LUCKY13 and its
+ * kin), no static RSA key exchange (no forward secrecy).
+ */
+export const defaultCipherList = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305"
+].join(":")
+
 const INT_MAX = 2 ** 31 - 1
 const utf8 = new TextEncoder()
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 
 const invalid = (option: string, reason: string) => new InvalidOptionError({ option, reason })
 
@@ -62,13 +75,61 @@ const nonEmptyString = (option: string, value: unknown): string => {
   return value
 }
 
+const boolean = (option: string, value: unknown): boolean => {
+  if (typeof value !== "boolean") throw invalid(option, `expected true or false, got ${String(value)}`)
+  return value
+}
+
+const PEM_BEGIN = /^-----BEGIN ([A-Z0-9 ]+)-----$/
+const PEM_END = /^-----END ([A-Z0-9 ]+)-----$/
+const BASE64_LINE = /^[A-Za-z0-9+/]*={0,2}$/
+
+/**
+ * The PEM CERTIFICATE blocks of a list of certificates, each checked whole. OpenSSL's reader
+ * skips what it cannot parse, so a damaged block in the middle of a chain would silently drop
+ * it and every certificate after it: every block, and every line that looks like a PEM marker,
+ * must be well formed. Text outside the blocks (the `subject=` lines of `openssl x509`) is
+ * ignored, as OpenSSL does. `option[k]` names the k-th block across the whole list.
+ */
 const pemCertificates = (option: string, value: string | ReadonlyArray<string>): ReadonlyArray<string> => {
-  const blocks = (typeof value === "string" ? [value] : value).flatMap((pem, i) => {
+  if (typeof value !== "string" && !Array.isArray(value)) throw invalid(option, "expected PEM text or a list of them")
+  const texts = typeof value === "string" ? [value] : value
+  if (texts.length === 0) throw invalid(option, "expected at least one certificate, got an empty list")
+  const blocks: Array<string> = []
+  texts.forEach((pem, i) => {
     const text = nonEmptyString(typeof value === "string" ? option : `${option}[${i}]`, pem)
-    const found = text.match(PEM_CERTIFICATE)
-    if (found === null) throw invalid(option, "no PEM CERTIFICATE block found")
-    return found
+    let open: { label: string; lines: Array<string>; line: number } | undefined
+    text.split(/\r?\n/).forEach((raw, at) => {
+      const line = raw.trimEnd()
+      const where = () => `${option}[${blocks.length}]`
+      const begin = PEM_BEGIN.exec(line)
+      const end = PEM_END.exec(line)
+      if (begin !== null) {
+        if (open !== undefined) throw invalid(where(), `block at line ${open.line} has no END line`)
+        open = { label: begin[1]!, lines: [line], line: at + 1 }
+      } else if (end !== null) {
+        if (open === undefined) throw invalid(where(), `END line ${at + 1} has no BEGIN line`)
+        if (end[1] !== open.label) {
+          throw invalid(where(), `block at line ${open.line}: BEGIN ${open.label} ends with END ${end[1]}`)
+        }
+        if (open.label !== "CERTIFICATE") {
+          throw invalid(where(), `block at line ${open.line} is a ${open.label}, not a CERTIFICATE`)
+        }
+        if (open.lines.length === 1) throw invalid(where(), `block at line ${open.line} is empty`)
+        blocks.push([...open.lines, line, ""].join("\n"))
+        open = undefined
+      } else if (/-----(BEGIN|END)\b/.test(line) || /^-{3,}\s*(BEGIN|END)\b/.test(line)) {
+        throw invalid(where(), `malformed PEM marker at line ${at + 1}: ${JSON.stringify(line.slice(0, 64))}`)
+      } else if (open !== undefined) {
+        if (!BASE64_LINE.test(line.trim())) {
+          throw invalid(where(), `block at line ${open.line}: line ${at + 1} is not base64`)
+        }
+        open.lines.push(line.trim())
+      }
+    })
+    if (open !== undefined) throw invalid(`${option}[${blocks.length}]`, `block at line ${open.line} has no END line`)
   })
+  if (blocks.length === 0) throw invalid(option, "no PEM CERTIFICATE block found")
   return blocks
 }
 
@@ -128,6 +189,18 @@ const resolveUnsafe = (options: Options): ContextConfig => {
   const flags = options.options ?? []
   if (!Array.isArray(flags)) throw invalid("options", "expected a list of option flags")
   flags.forEach((flag, i) => oneOf(`options[${i}]`, flag, optionFlags))
+  const allowRenegotiation = options.allowRenegotiation === undefined
+    ? false
+    : boolean("allowRenegotiation", options.allowRenegotiation)
+  if (allowRenegotiation && flags.includes("NO_RENEGOTIATION")) {
+    throw invalid(`options[${flags.indexOf("NO_RENEGOTIATION")}]`, "NO_RENEGOTIATION contradicts allowRenegotiation")
+  }
+  // The secure defaults, on top of the caller's flags: no renegotiation unless allowed, and a
+  // server picks the TLS 1.2 suite by its own order (the default list is ordered for that).
+  const defaultFlags: ReadonlyArray<OptionFlag> = [
+    ...(allowRenegotiation ? [] : ["NO_RENEGOTIATION" as const]),
+    ...(role === "client" ? [] : ["CIPHER_SERVER_PREFERENCE" as const])
+  ]
 
   const verifyMode = options.verify?.mode === undefined
     ? (role === "server" ? "none" : "peer")
@@ -136,16 +209,12 @@ const resolveUnsafe = (options: Options): ContextConfig => {
     ? undefined
     : integer("verify.depth", options.verify.depth, 0, 100)
 
-  const trustedCertificates = options.trust?.certificates === undefined
-    ? []
-    : pemCertificates("trust.certificates", options.trust.certificates)
-  const trustSystemDefaults = options.trust?.systemDefaults ??
-    (trustedCertificates.length === 0 && verifyMode !== "none")
+  const { trustedCertificates, trustSystemDefaults } = trustOf(options, role, verifyMode)
 
   let certificate: ContextConfig["certificate"] = undefined
   if (options.certificate !== undefined) {
-    const { chain, key, passphrase } = options.certificate
-    pemCertificates("certificate.chain", chain)
+    const { key, passphrase } = options.certificate
+    const chain = pemCertificates("certificate.chain", options.certificate.chain)
     if (!Redacted.isRedacted(key)) throw invalid("certificate.key", "the private key must be given as Redacted")
     nonEmptyString("certificate.key", Redacted.value(key as Redacted.Redacted<string>))
     if (passphrase !== undefined && !Redacted.isRedacted(passphrase)) {
@@ -158,7 +227,8 @@ const resolveUnsafe = (options: Options): ContextConfig => {
     role,
     minProtocol,
     maxProtocol,
-    options: flags,
+    options: [...flags, ...defaultFlags.filter((flag) => !flags.includes(flag))],
+    allowRenegotiation,
     verifyMode,
     verifyDepth,
     sessionTimeoutSeconds: options.sessionTimeout === undefined
@@ -170,10 +240,34 @@ const resolveUnsafe = (options: Options): ContextConfig => {
     trustedCertificates,
     trustSystemDefaults,
     certificate,
-    cipherList: options.ciphers === undefined ? undefined : nonEmptyString("ciphers", options.ciphers),
+    cipherList: options.ciphers === undefined ? defaultCipherList : nonEmptyString("ciphers", options.ciphers),
     ciphersuites: options.ciphersuites === undefined ? undefined : nonEmptyString("ciphersuites", options.ciphersuites),
     groups: options.groups === undefined ? undefined : groupList("groups", options.groups),
     alpnProtocols: options.alpnProtocols === undefined ? undefined : alpnList("alpnProtocols", options.alpnProtocols),
     keylog: options.keylog === true
   }
+}
+
+/**
+ * What a context trusts. Trust is never widened behind the caller's back: the system's CA store
+ * is used when `trust.systemDefaults` is true, or by default for a client context given no
+ * `trust` at all (as node:tls does). Any other context that verifies its peer must name what it
+ * trusts; an empty certificate list is refused rather than read as "no preference".
+ */
+const trustOf = (options: Options, role: Role, verifyMode: VerifyMode) => {
+  const trust = options.trust
+  if (trust !== undefined && (typeof trust !== "object" || trust === null)) throw invalid("trust", "expected an object")
+  const trustedCertificates = trust?.certificates === undefined
+    ? []
+    : pemCertificates("trust.certificates", trust.certificates)
+  const trustSystemDefaults = trust?.systemDefaults === undefined
+    ? trust === undefined && role === "client" && verifyMode !== "none"
+    : boolean("trust.systemDefaults", trust.systemDefaults)
+  if (verifyMode !== "none" && trustedCertificates.length === 0 && !trustSystemDefaults) {
+    throw invalid(
+      "trust",
+      `verify.mode "${verifyMode}" needs something to trust: give trust.certificates, or trust.systemDefaults: true for the system's CA store`
+    )
+  }
+  return { trustedCertificates, trustSystemDefaults }
 }

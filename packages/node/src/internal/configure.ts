@@ -1,4 +1,4 @@
-import type { ContextConfig } from "@effect-openssl/core/OpenSsl"
+import type { ContextConfig, OptionFlag } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError, type OpenSslError } from "@effect-openssl/core/SslError"
 import * as Redacted from "effect/Redacted"
 import type { ErrorQueue } from "./errorQueue.js"
@@ -42,13 +42,19 @@ export const configure = (
   }
 
   let bits = 0n
+  const bitOf = (flag: OptionFlag) => optionBits.find(([name]) => name === flag)!
   config.options.forEach((flag, i) => {
-    const entry = optionBits.find(([name]) => name === flag)!
+    const entry = bitOf(flag)
     if (entry[2] > versionNumber) {
       throw rejected(`options[${i}]`, `${flag} needs OpenSSL ${entry[2] >= 0x30000000 ? "3.0" : "1.1.1"} or later`)
     }
     bits |= 1n << BigInt(entry[1])
   })
+  // From 3.0 on a server refuses a client's renegotiation unless told otherwise; before, it accepts.
+  const allowClient = bitOf("ALLOW_CLIENT_RENEGOTIATION")
+  if (config.allowRenegotiation && config.role !== "client" && allowClient[2] <= versionNumber) {
+    bits |= 1n << BigInt(allowClient[1])
+  }
   if (bits !== 0n) native.SSL_CTX_set_options(ctx, bits)
 
   const verifyBits = config.verifyMode === "none"
@@ -90,9 +96,7 @@ export const configure = (
 
   if (config.certificate !== undefined) useCertificate(native, errors, ctx, config.certificate, check)
 
-  if (config.cipherList !== undefined) {
-    check(native.SSL_CTX_set_cipher_list(ctx, config.cipherList) === 1, "ciphers", "no usable cipher in the list")
-  }
+  check(native.SSL_CTX_set_cipher_list(ctx, config.cipherList) === 1, "ciphers", "no usable cipher in the list")
   if (config.ciphersuites !== undefined) {
     check(native.SSL_CTX_set_ciphersuites(ctx, config.ciphersuites) === 1, "ciphersuites", "invalid TLS 1.3 suites")
   }
@@ -128,27 +132,21 @@ const useCertificate = (
   certificate: NonNullable<ContextConfig["certificate"]>,
   check: (ok: boolean, option: string, reason: string) => void
 ) => {
-  withMemoryBio(native, errors, cString(certificate.chain), (bio) => {
-    const leaf = native.PEM_read_bio_X509(bio, null, null, null)
-    check(leaf !== null, "certificate.chain", "malformed PEM certificate")
-    try {
-      check(native.SSL_CTX_use_certificate(ctx, leaf!) === 1, "certificate.chain", "certificate rejected")
-    } finally {
-      native.X509_free(leaf!)
-    }
-    for (let i = 1;; i++) {
+  // One BIO per block: a block OpenSSL cannot read fails by its index instead of ending the chain.
+  certificate.chain.forEach((pem, i) => {
+    withMemoryBio(native, errors, cString(pem), (bio) => {
       const x509 = native.PEM_read_bio_X509(bio, null, null, null)
-      if (x509 === null) break
+      check(x509 !== null, `certificate.chain[${i}]`, "malformed PEM certificate")
       try {
-        // SSL_CTX_add1_chain_cert: takes its own reference.
-        const ok = Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.CHAIN_CERT, 1, x509)) === 1
-        check(ok, `certificate.chain[${i}]`, "chain certificate rejected")
+        // SSL_CTX_add1_chain_cert takes its own reference.
+        const ok = i === 0
+          ? native.SSL_CTX_use_certificate(ctx, x509!) === 1
+          : Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.CHAIN_CERT, 1, x509!)) === 1
+        check(ok, `certificate.chain[${i}]`, i === 0 ? "certificate rejected" : "chain certificate rejected")
       } finally {
-        native.X509_free(x509)
+        native.X509_free(x509!)
       }
-    }
-    // Reaching the end of the chain leaves a "no start line" entry behind.
-    errors.clear()
+    })
   })
 
   const keyBytes = cString(Redacted.value(certificate.key))

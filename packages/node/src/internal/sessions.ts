@@ -53,12 +53,23 @@ export const makeSessionOps = (
   sessionFromBytes: (bytes) => {
     errors.clear()
     const copy = new Uint8Array(bytes)
-    const session = copy.length === 0 ? null : native.d2i_SSL_SESSION(null, addressCell(copy), copy.length)
+    const cell = addressCell(copy)
+    const session = copy.length === 0 ? null : native.d2i_SSL_SESSION(null, cell, copy.length)
     if (session === null) {
       throw new InvalidOptionError({
         option: "bytes",
         reason: "not a DER-encoded SSL session",
         cause: errors.error("d2i_SSL_SESSION")
+      })
+    }
+    // d2i reads one DER value and advances the pointer past it; bytes left over mean the input
+    // was not one session (two concatenated, or a session with something appended).
+    const trailing = copy.length - Number(cell.readBigUInt64LE(0) - koffi.address(copy))
+    if (trailing !== 0) {
+      native.SSL_SESSION_free(session)
+      throw new InvalidOptionError({
+        option: "bytes",
+        reason: `${trailing} trailing byte${trailing === 1 ? "" : "s"} after the DER-encoded SSL session`
       })
     }
     return sessionRef(session)

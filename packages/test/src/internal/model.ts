@@ -170,7 +170,11 @@ interface SslObject {
 }
 
 const settingsOf = (config: ContextConfig): Settings => {
-  const set = new Set([...defaultOptions, ...config.options])
+  // As the binding does on 3.0: a server that allows renegotiation accepts a client's.
+  const allowClient: ReadonlyArray<OptionFlag> = config.allowRenegotiation && config.role !== "client"
+    ? ["ALLOW_CLIENT_RENEGOTIATION"]
+    : []
+  const set = new Set([...defaultOptions, ...config.options, ...allowClient])
   const options = flagsByBit.filter((flag) => set.has(flag))
   return {
     role: config.role,
