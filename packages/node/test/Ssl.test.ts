@@ -6,7 +6,15 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { clientOptions, freesOf, recordFrees, serverOptions, startHandshake, TestOpenSsl } from "./util.js"
+import {
+  clientOptions,
+  connectedPair,
+  freesOf,
+  recordFrees,
+  serverOptions,
+  startHandshake,
+  TestOpenSsl
+} from "./util.js"
 
 const idOf = (ssl: Ssl.Ssl) => Ssl.unsafeNativeRef(ssl).id
 
@@ -53,14 +61,27 @@ layer(TestOpenSsl)("Ssl", (it) => {
       assert.strictEqual(client.hostName, "example.test")
     }))
 
-  it.scoped("a bad host name fails the acquire and frees the half-made handle", () =>
+  it.scoped("a bad host name fails the acquire before anything is allocated", () =>
     Effect.gen(function*() {
       const frees = yield* recordFrees
       const ctx = yield* SslContext.make(clientOptions)
       const error = yield* Effect.flip(Ssl.make(ctx, { hostName: "x".repeat(300) }))
       assert.strictEqual(error._tag, "InvalidOptionError")
-      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 1)
+      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 0)
       assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
+    }))
+
+  it.scoped("a setting refused after SSL_new fails the acquire and frees the half-made handle", () =>
+    Effect.gen(function*() {
+      const frees = yield* recordFrees
+      const ctx = yield* SslContext.make(clientOptions)
+      const other = yield* SslContext.make(clientOptions)
+      const [client] = yield* connectedPair(other, yield* SslContext.make(serverOptions))
+      const session = Option.getOrThrow(yield* client.awaitSession("2 seconds"))
+      const before = frees.filter((e) => e.kind === "SSL").length
+      const error = yield* Effect.flip(Ssl.make(ctx, { session }))
+      assert.strictEqual(error._tag === "InvalidOptionError" && error.option, "session")
+      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, before + 1)
     }))
 
   describe("upRef", () => {
