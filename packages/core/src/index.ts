@@ -1,12 +1,27 @@
 /**
  * @since 0.1.0
  */
+export * as ClientContext from "./ClientContext.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Credentials from "./Credentials.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Diagnostics from "./Diagnostics.js"
 
 /**
  * @since 0.1.0
  */
 export * as OpenSsl from "./OpenSsl.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ServerContext from "./ServerContext.js"
 
 /**
  * @since 0.1.0
