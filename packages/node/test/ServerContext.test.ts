@@ -3,6 +3,7 @@ import * as Diagnostics from "@effect-openssl/core/Diagnostics"
 import * as ServerContext from "@effect-openssl/core/ServerContext"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import type { SslError } from "@effect-openssl/core/SslError"
+import type * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Transport from "@effect-openssl/core/Transport"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -502,6 +503,36 @@ layer(Env, { excludeTestServices: true })("ServerContext", (it) => {
         assert.strictEqual(second.generation, 2)
         assert.isTrue(SslContext.isReleased(first.default.context))
         assert.strictEqual(freesOf(frees, firstId), 1)
+      })))
+
+    it.effect("sessions resume across a reload that changed nothing; after a rotation the client does a full handshake", () =>
+      LeakCheck.check(Effect.gen(function*() {
+        const pki = yield* sniPki
+        const files = yield* certificateFiles(pki.fallback)
+        const server = yield* ServerContext.make({ certificate: { chainFile: files.chain, keyFile: files.key } })
+        const client = yield* SslContext.make({ role: "client", trust: { certificates: pki.trust } })
+        const provide = Effect.provideService(ServerContext.ServerContext, server)
+        const session = yield* provide(Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const [conn, accepted] = yield* Scope.extend(handshake(client, { hostName: "localhost" }), scope)
+          // The server sends its TLS 1.3 tickets after the handshake; the client reads them here.
+          yield* accepted.write(bytes("ticket time"))
+          const session = Option.getOrThrow(yield* conn.awaitSession("5 seconds"))
+          yield* Scope.close(scope, Exit.void)
+          return session
+        }))
+        const resumed = (session: SslSession.SslSession) =>
+          provide(Effect.scoped(Effect.gen(function*() {
+            const [conn] = yield* handshake(client, { hostName: "localhost", session })
+            return (yield* conn.info).sessionReused
+          })))
+
+        assert.strictEqual(yield* server.reload, yield* server.current)
+        assert.isTrue(yield* resumed(session))
+
+        yield* overwrite(files, yield* pki.issue(["localhost"]))
+        assert.strictEqual((yield* server.reload).generation, 2)
+        assert.isFalse(yield* resumed(session))
       })))
 
     it.effect("a reload in the middle of a handshake: the connection completes with the set it started with", () =>
