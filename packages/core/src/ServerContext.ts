@@ -76,7 +76,10 @@ export type TypeId = typeof TypeId
  */
 export interface ServerContext {
   readonly [TypeId]: TypeId
-  /** The certificate set new handshakes get. */
+  /**
+   * The certificate set new handshakes get. Its contexts are released once a reload replaced it
+   * and its connections closed: accept connections through `acceptOptions`, which holds the set.
+   */
   readonly current: Effect.Effect<CertificateSet>
   /**
    * What `TlsConnection.accept` needs for one connection, from the current set, which the
@@ -220,6 +223,12 @@ export interface ConnectionOptions {
 
 const policies: ReadonlyArray<UnknownNamePolicy> = ["default", "refuse"]
 
+/** Whether any certificate, key or trust option names a file. */
+const namesFiles = (options: Options): boolean =>
+  [options.certificate, ...(options.sni?.certificates ?? [])].some((c) =>
+    c?.chainFile !== undefined || c?.keyFile !== undefined
+  ) || options.trust?.files !== undefined
+
 /** Checks the options that need no I/O, before any file is read. */
 const plan = (options: Options): Effect.Effect<Plan, InvalidOptionError> =>
   Effect.suspend(() => {
@@ -250,6 +259,9 @@ const plan = (options: Options): Effect.Effect<Plan, InvalidOptionError> =>
     }
     if (reload.debounce !== undefined && Duration.decodeUnknown(reload.debounce)._tag === "None") {
       return invalid("reload.debounce", "expected a duration")
+    }
+    if (reload.watch === true && !namesFiles(options)) {
+      return invalid("reload.watch", "nothing to watch: no certificate, key or trust option is a file")
     }
     return Effect.succeed({ options, unknownName, missingName })
   })
@@ -284,14 +296,8 @@ export const make = (
       yield* Effect.forkScoped(Effect.schedule(inBackground("schedule"), reload.schedule))
     }
     if (reload.watch === true) {
-      const files = filesOf(material)
-      if (files.length === 0) {
-        return yield* new InvalidOptionError({
-          option: "reload.watch",
-          reason: "nothing to watch: no certificate, key or trust option is a file"
-        })
-      }
-      yield* Effect.forkScoped(watch(files, Duration.decode(reload.debounce ?? "500 millis"), inBackground("watch")))
+      const debounce = Duration.decode(reload.debounce ?? "500 millis")
+      yield* Effect.forkScoped(watch(filesOf(material), debounce, inBackground("watch")))
     }
 
     const acceptOptions: Effect.Effect<ConnectionOptions, never, Scope.Scope> = Effect.orDie(
