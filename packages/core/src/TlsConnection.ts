@@ -281,8 +281,13 @@ export interface ConnectOptions extends DriverOptions {
  * @category models
  */
 export interface AcceptOptions extends DriverOptions {
-  /** Choose a context for the SNI name (e.g. a certificate per host). `None`: keep the default. */
-  readonly sni?: ((serverName: string | undefined) => Effect.Effect<Option.Option<SslContext>, unknown>) | undefined
+  /**
+   * Choose a context for the SNI name (e.g. a certificate per host). `None`: keep the default;
+   * `"refuse"`: end the handshake with the `unrecognized_name` alert (112).
+   */
+  readonly sni?:
+    | ((serverName: string | undefined) => Effect.Effect<Option.Option<SslContext> | "refuse", unknown>)
+    | undefined
   /** Accept or reject from the ClientHello; may do async work (the handshake waits). */
   readonly clientHello?: ((hello: ClientHelloInfo) => Effect.Effect<boolean, unknown>) | undefined
   readonly alpnSelect?: EngineOptions["alpnSelect"]
@@ -344,7 +349,8 @@ export const accept = (
         Effect.gen(function*() {
           const accepted = clientHello === undefined ? true : yield* clientHello(hello)
           const chosen = sni === undefined || !accepted ? Option.none() : yield* sni(hello.serverName)
-          return { verdict: accepted ? "accept" : "reject", context: Option.getOrUndefined(chosen) } as const
+          const context = chosen === "refuse" ? chosen : Option.getOrUndefined(chosen)
+          return { verdict: accepted ? "accept" : "reject", context } as const
         })
     const e = yield* engine(ssl, {
       role: "server",

@@ -1,6 +1,16 @@
 /**
  * @since 0.1.0
  */
+export * as ClientContext from "./ClientContext.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Credentials from "./Credentials.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Diagnostics from "./Diagnostics.js"
 
 /**
@@ -12,6 +22,11 @@ export * as HostName from "./HostName.js"
  * @since 0.1.0
  */
 export * as OpenSsl from "./OpenSsl.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ServerContext from "./ServerContext.js"
 
 /**
  * @since 0.1.0

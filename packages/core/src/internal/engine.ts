@@ -17,8 +17,11 @@ import { registryOf } from "./registry.js"
 /** What a server decides once it has seen the ClientHello (possibly after async work). */
 export interface HelloDecision {
   readonly verdict: "accept" | "reject"
-  /** Context chosen for the SNI name (`SSL_set_SSL_CTX`), if any. */
-  readonly context: SslContext | undefined
+  /**
+   * Context chosen for the SNI name (`SSL_set_SSL_CTX`), if any; `"refuse"`: the name is not
+   * served, the handshake ends with the `unrecognized_name` alert (112).
+   */
+  readonly context: SslContext | "refuse" | undefined
 }
 
 export interface EngineOptions {
@@ -93,6 +96,7 @@ export class Engine {
       clientHello: onClientHello === undefined ? undefined : (hello) => this.onClientHello(hello, onClientHello),
       serverName: onClientHello === undefined ? undefined : () => {
         const context = this.#decision?.context
+        if (context === "refuse") return "reject"
         return context === undefined ? undefined : contextLease(context).unsafeRef("SNI")
       },
       alpnSelect: alpnSelect ??
