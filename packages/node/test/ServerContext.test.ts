@@ -591,8 +591,9 @@ layer(Env, { excludeTestServices: true })("ServerContext", (it) => {
           ],
           [
             Effect.promise(() => writeFile(files.chain, "-----BEGIN CERTIFICATE-----\nAAAA\n")),
-            "certificate.chainFile",
-            /PEM/
+            // The damaged block is named: the first of the file.
+            "certificate.chainFile[0]",
+            /no END line/
           ],
           [
             Effect.zipRight(overwrite(files, pki.fallback), Effect.promise(() => writeFile(files.key, "not a key"))),
