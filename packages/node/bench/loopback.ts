@@ -37,7 +37,7 @@ const legend = "ours: HTTPS = NodeTlsDuplex.listen(http.createServer(app)); echo
 export const runLoopback = async (options: LoopbackOptions): Promise<{ table: string; note: string }> => {
   const fixture = loadTlsFixture()
   const settings = settingsFor(options.quick)
-  const load = await httpLoad(fixture, options.client)
+  const load = httpLoad(fixture, options.client)
   const machine = `${os.availableParallelism()} cores, load average ${os.loadavg()[0]!.toFixed(1)} at the start`
   const sections: Array<Section> = []
 

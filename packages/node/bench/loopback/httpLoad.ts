@@ -26,7 +26,7 @@ export interface HttpLoad {
 export type HttpClient = "wrk" | "node"
 
 /** `wrk` unless absent or `choice` says otherwise. */
-export const httpLoad = async (fixture: TlsFixture, choice: HttpClient | undefined): Promise<HttpLoad> => {
+export const httpLoad = (fixture: TlsFixture, choice: HttpClient | undefined): HttpLoad => {
   if (choice === "wrk" || (choice === undefined && installed("wrk"))) {
     const version = firstLine("wrk", ["--version"]).split(" ").slice(0, 2).join(" ")
     return { description: `${version}, one thread`, run: runWrk }
@@ -37,6 +37,12 @@ export const httpLoad = async (fixture: TlsFixture, choice: HttpClient | undefin
     }`,
     run: (options) => runLoadClient({ mode: "http", ...target(fixture, options.port, options.seconds), ...options })
   }
+}
+
+/** A sentence for the output when some of `results` saw errors. */
+export const errorNote = (results: ReadonlyArray<HttpResult>): string => {
+  const errors = results.reduce((sum, result) => sum + result.errors, 0)
+  return errors === 0 ? "" : ` The load generator reported ${errors} errors (failed connections or non-200 answers).`
 }
 
 /** What the Node client needs to reach a server. */

@@ -1,6 +1,6 @@
 /** HTTPS latency of a small keep-alive request at 10 connections: p50 and p99. */
 import { interleavedSamples } from "../measure.js"
-import type { HttpLoad } from "./httpLoad.js"
+import { errorNote, type HttpLoad } from "./httpLoad.js"
 import type { HttpsServers, Server } from "./server.js"
 import type { Settings } from "./settings.js"
 import type { Section } from "./table.js"
@@ -30,6 +30,6 @@ export const latency = async (
     limits: `Latency: the load generator is closed-loop (each connection sends its next request when the answer ` +
       `came), so this is the latency with ${CONNECTIONS} requests in flight at the rate the server reaches, not ` +
       "at a fixed offered rate; p50 follows the requests/s, and p99 shows the pauses (GC, scheduling, other " +
-      "processes on the machine)."
+      "processes on the machine)." + errorNote([...samples.values()].flat())
   }
 }

@@ -3,7 +3,7 @@
  * (`Connection: close`), with the server's CPU time per request in the same runs.
  */
 import { interleavedSamples } from "../measure.js"
-import type { HttpLoad } from "./httpLoad.js"
+import { errorNote, type HttpLoad, type HttpResult } from "./httpLoad.js"
 import { type HttpsServers, type Server, withCpu } from "./server.js"
 import type { Settings } from "./settings.js"
 import type { Comparison, Section } from "./table.js"
@@ -16,7 +16,7 @@ export const requestRate = async (
   settings: Settings
 ): Promise<Section> => {
   const rows: Array<Comparison> = []
-  let errors = 0
+  const results: Array<HttpResult> = []
   for (const newConnections of [false, true]) {
     const sample = (server: Server) => () =>
       withCpu(
@@ -29,7 +29,7 @@ export const requestRate = async (
       settings.warmUp
     )
     const runs = { ours: samples.get("ours")!, node: samples.get("node")! }
-    errors += [...runs.ours, ...runs.node].reduce((sum, { result }) => sum + result.errors, 0)
+    results.push(...[...runs.ours, ...runs.node].map(({ result }) => result))
     const label = newConnections ? "new TLS connection per request (Connection: close)" : "keep-alive"
     rows.push({
       name: `HTTPS ${label}, ${CONNECTIONS} connections: requests/s`,
@@ -45,9 +45,8 @@ export const requestRate = async (
   }
   return {
     rows,
-    limits:
-      "HTTPS requests/s: the load generator runs on the same machine and takes a core of its own; a server it cannot saturate shows the generator's limit, not its own. The server CPU " +
-      "per request (process CPU time over requests answered, every thread) does not depend on that." +
-      (errors > 0 ? ` The load generator reported ${errors} errors (failed connections or non-200 answers).` : "")
+    limits: "HTTPS requests/s: the load generator runs on the same machine and takes a core of its own; a " +
+      "server it cannot saturate shows the generator's limit, not its own. The server CPU per request " +
+      "(process CPU time over requests answered, every thread) does not depend on that." + errorNote(results)
   }
 }

@@ -108,7 +108,7 @@ const connect = (server: Server, fixture: TlsFixture, previous: { session: Buffe
     socket.once("secureConnect", () => {
       const cipher = socket.getCipher().standardName
       if (socket.getProtocol() !== "TLSv1.3" || cipher !== fixture.cipher) {
-        fail(new Error(`negotiated ${socket.getProtocol()} with ${cipher}`))
+        return fail(new Error(`negotiated ${socket.getProtocol()} with ${cipher}`))
       }
       reused = socket.isSessionReused()
     })
