@@ -3,7 +3,8 @@
  * by default). The in-memory suites run side by side with the C reference (same OpenSSL,
  * compiled from this repo with `cc`) in the same run, as ratios; the loopback suite runs our
  * servers against Node's over TCP. `--quick` runs fewer and shorter rounds; `--client` picks the
- * HTTP load generator of the loopback suite (default: wrk when installed).
+ * HTTP load generator of the loopback suite (default: wrk when installed). scripts/bench.sh builds
+ * this and handles `--lines` (every supported Node line in turn).
  */
 import { runLifecycle } from "./lifecycle.js"
 import { runLoopback } from "./loopback.js"
