@@ -8,9 +8,7 @@ import * as koffi from "koffi"
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync } from "node:fs"
 import * as path from "node:path"
-
-/** packages/node/bench: the bench runs bundled from bench/.build/, one level below. */
-export const benchDir = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+import { benchDir } from "./fixture.js"
 
 const headerDirs = [path.join(path.dirname(process.execPath), "..", "include", "node"), "/usr/include/node"]
 

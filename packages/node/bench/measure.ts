@@ -19,29 +19,58 @@ export const medianOf = (sample: () => number, rounds = 7): number => {
 }
 
 /**
+ * Every sample of several subjects, taken in interleaved rounds (A B A B …): load from other
+ * processes comes and goes, and interleaving spreads it over every subject alike, which keeps
+ * their ratios meaningful. With `warmUp`, a first round is run and not recorded: JS code on a
+ * streaming path (node:tls moving ~100 MB) takes that long before the JIT and the heap settle.
+ */
+export const interleavedSamples = async <K extends string, A>(
+  subjects: ReadonlyArray<readonly [K, () => A | Promise<A>]>,
+  rounds: number,
+  warmUp = true
+): Promise<Map<K, Array<A>>> => {
+  if (warmUp) {
+    for (const [, sample] of subjects) await sample()
+  }
+  const samples = new Map(subjects.map(([key]) => [key, [] as Array<A>]))
+  for (let r = 0; r < rounds; r++) {
+    for (const [key, sample] of subjects) samples.get(key)!.push(await sample())
+  }
+  return samples
+}
+
+/**
  * Medians for several subjects that time themselves (each call runs `n` iterations and returns
- * its own metric), sampled in interleaved rounds: load from other processes comes and goes, and
- * interleaving spreads it over every subject alike, which keeps their ratios meaningful. A first
- * round is a warm-up and not recorded: JS code on a streaming path (node:tls moving ~100 MB)
- * takes that long before the JIT and the heap settle.
+ * its own metric), sampled in interleaved rounds after a warm-up round (`interleavedSamples`).
  */
 export const interleavedMedians = async <K extends string>(
   subjects: ReadonlyArray<readonly [K, (n: number) => number | Promise<number>]>,
   n: number,
   rounds = 7
 ): Promise<Map<K, number>> => {
-  for (const [, sample] of subjects) await sample(n)
-  const samples = new Map(subjects.map(([key]) => [key, [] as Array<number>]))
-  for (let r = 0; r < rounds; r++) {
-    for (const [key, sample] of subjects) samples.get(key)!.push(await sample(n))
-  }
+  const samples = await interleavedSamples(subjects.map(([key, sample]) => [key, () => sample(n)] as const), rounds)
   return new Map([...samples].map(([key, xs]) => [key, median(xs)]))
 }
 
-const median = (xs: Array<number>): number => {
+/** The middle value (the mean of the two middle ones for an even count). */
+const median = (xs: ReadonlyArray<number>): number => {
   const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** A median with the range of the samples it came from. */
+export interface Spread {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+}
+
+export const spread = (xs: ReadonlyArray<number>): Spread => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs)
+})
 
 /** One row of a results table: a name and a value per column (undefined: not measured). */
 export interface Row {
@@ -81,15 +110,24 @@ export const printTable = (
       return value === undefined || ref === undefined ? "–" : `${(value / ref).toFixed(2)}×`
     })
   ])
+  const out = renderTable(title, header, lines)
+  console.log(`${out}\n`)
+  return out
+}
+
+/** A Markdown table under a `###` title. */
+export const renderTable = (
+  title: string,
+  header: ReadonlyArray<string>,
+  lines: ReadonlyArray<ReadonlyArray<string>>
+): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
   const render = (cells: ReadonlyArray<string>) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`
-  const out = [
+  return [
     `### ${title}`,
     "",
     render(header),
     `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
     ...lines.map(render)
   ].join("\n")
-  console.log(`${out}\n`)
-  return out
 }

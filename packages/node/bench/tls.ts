@@ -3,27 +3,11 @@
  * TLS 1.3 with a P-256 ECDSA certificate and TLS_AES_256_GCM_SHA384, both ends in one process
  * on one core, side by side: C (c/tls.c, the same OpenSSL), raw koffi, node:tls and the library.
  */
-import { readFileSync } from "node:fs"
-import * as path from "node:path"
-import { benchDir, loadCReference } from "./cReference.js"
+import { loadCReference } from "./cReference.js"
+import { loadTlsFixture, type TlsFixture } from "./fixture.js"
 import { interleavedMedians, printTable, type Row } from "./measure.js"
 import { rawKoffiColumn } from "./tlsKoffi.js"
 import { nodeTlsColumn } from "./tlsNode.js"
-
-/** What every column connects with: the test PKI of packages/node/test/fixtures. */
-export interface TlsFixture {
-  /** The server's leaf certificate (P-256 ECDSA, for `host`), PEM. */
-  readonly certPem: string
-  /** Its private key, unencrypted PEM. */
-  readonly keyPem: string
-  /** The CA the client trusts, PEM. */
-  readonly caPem: string
-  readonly host: string
-  /** The only TLS 1.3 cipher suite every side allows. */
-  readonly cipher: string
-  /** Bytes per application write in the bulk test. */
-  readonly recordSize: number
-}
 
 /**
  * One column of the table. Every connection is set up the same way in every column: TLS 1.3
@@ -55,17 +39,6 @@ export interface TlsOptions {
   /** The library's column; printed as "–" while absent. */
   readonly library?: (fixture: TlsFixture) => TlsColumn | Promise<TlsColumn>
 }
-
-const fixtureDir = path.join(benchDir, "..", "test", "fixtures")
-
-export const loadTlsFixture = (): TlsFixture => ({
-  certPem: readFileSync(path.join(fixtureDir, "server.pem"), "utf8"),
-  keyPem: readFileSync(path.join(fixtureDir, "server.key"), "utf8"),
-  caPem: readFileSync(path.join(fixtureDir, "ca.pem"), "utf8"),
-  host: "localhost",
-  cipher: "TLS_AES_256_GCM_SHA384",
-  recordSize: 16384
-})
 
 /** The C column, and the key exchange group its handshakes negotiate (for the table title). */
 const cColumn = (fixture: TlsFixture): { column: TlsColumn; group: string } | { unavailable: string } => {

@@ -13,7 +13,8 @@ import {
 } from "../src/internal/ffi/constants.js"
 import { load } from "../src/internal/ffi/load.js"
 import type { Ptr, PtrOrNull } from "../src/internal/ffi/table.js"
-import type { TlsColumn, TlsFixture } from "./tls.js"
+import type { TlsFixture } from "./fixture.js"
+import type { TlsColumn } from "./tls.js"
 
 const TLS1_3_VERSION = 0x304
 /** Larger than anything one end writes between two pumps (a handshake flight, a 16 KiB record). */

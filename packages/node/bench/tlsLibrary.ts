@@ -16,7 +16,8 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
-import type { TlsColumn, TlsFixture } from "./tls.js"
+import type { TlsFixture } from "./fixture.js"
+import type { TlsColumn } from "./tls.js"
 
 type Engine = TlsConnection.TlsEngine
 
