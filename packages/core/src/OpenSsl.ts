@@ -14,7 +14,10 @@
 import * as Context from "effect/Context"
 import type * as Redacted from "effect/Redacted"
 import type { DnsName, HostName } from "./HostName.js"
+import type { OptionFlag } from "./OptionFlag.js"
 import type { NativeKind } from "./SslError.js"
+import { UnsupportedError } from "./SslError.js"
+import type { CertificateInfo, ClientHelloInfo, ConnectionInfo, VerifyStep } from "./TlsInfo.js"
 
 /**
  * @since 0.1.0
@@ -63,46 +66,6 @@ export type VerifyMode = "none" | "peer" | "require"
  * @category models
  */
 export type SessionCacheMode = "off" | "client" | "server" | "both"
-
-/**
- * Named `SSL_OP_*` flags. Flags that only exist from OpenSSL 3.0 on are rejected with a
- * typed error on older libraries.
- *
- * @since 0.1.0
- * @category models
- */
-export type OptionFlag =
-  | "NO_EXTENDED_MASTER_SECRET"
-  | "CLEANSE_PLAINTEXT"
-  | "LEGACY_SERVER_CONNECT"
-  | "ENABLE_KTLS"
-  | "TLSEXT_PADDING"
-  | "SAFARI_ECDHE_ECDSA_BUG"
-  | "IGNORE_UNEXPECTED_EOF"
-  | "ALLOW_CLIENT_RENEGOTIATION"
-  | "DISABLE_TLSEXT_CA_NAMES"
-  | "ALLOW_NO_DHE_KEX"
-  | "DONT_INSERT_EMPTY_FRAGMENTS"
-  | "NO_QUERY_MTU"
-  | "COOKIE_EXCHANGE"
-  | "NO_TICKET"
-  | "CISCO_ANYCONNECT"
-  | "NO_SESSION_RESUMPTION_ON_RENEGOTIATION"
-  | "NO_COMPRESSION"
-  | "ALLOW_UNSAFE_LEGACY_RENEGOTIATION"
-  | "NO_ENCRYPT_THEN_MAC"
-  | "ENABLE_MIDDLEBOX_COMPAT"
-  | "PRIORITIZE_CHACHA"
-  | "CIPHER_SERVER_PREFERENCE"
-  | "TLS_ROLLBACK_BUG"
-  | "NO_ANTI_REPLAY"
-  | "NO_SSLv3"
-  | "NO_TLSv1"
-  | "NO_TLSv1_2"
-  | "NO_TLSv1_1"
-  | "NO_TLSv1_3"
-  | "NO_RENEGOTIATION"
-  | "CRYPTOPRO_TLSEXT_BUG"
 
 /**
  * A context configuration after validation: what the binding applies with
@@ -192,7 +155,9 @@ export interface SslSettings extends Settings {
 }
 
 /**
- * A native object as the binding names it: its address and the id stamped on it.
+ * A native object as the binding names it: its address, the id stamped on it (unique in the
+ * process), and the binding that made it. A binding refuses refs of another binding: two
+ * OpenSSLs in one process must never see each other's objects.
  *
  * @since 0.1.0
  * @category models
@@ -201,6 +166,8 @@ export interface NativeRef {
   readonly kind: NativeKind
   readonly address: bigint
   readonly id: number
+  /** The binding (or model) that made this ref; compared by identity. */
+  readonly owner: object
 }
 
 /**
@@ -245,8 +212,6 @@ export interface Features {
   readonly clientHelloCallback: boolean
   /** RFC 8879 certificate compression (`SSL_CTX_compress_certs`, OpenSSL ≥ 3.2). */
   readonly certificateCompression: boolean
-  /** Native frees are observed through an ex_data free callback. */
-  readonly freeObservation: boolean
 }
 
 /**
@@ -259,8 +224,8 @@ export interface Features {
 export type HandshakeStep = "done" | "want-read" | "want-write" | "want-client-hello"
 
 /**
- * Statuses returned (as negative numbers) by `sslRead`, `sslWrite` and `sslShutdown` in place of
- * a byte count. A number keeps the data path free of allocations.
+ * Statuses returned (as negative numbers) by `Io.read`, `Io.write` in place of a byte count. A
+ * number keeps the data path free of allocations.
  *
  * @since 0.1.0
  * @category models
@@ -284,95 +249,11 @@ export const IoStatus = {
 export type ShutdownStep = "sent" | "done"
 
 /**
- * A parsed X.509 certificate.
- *
- * @since 0.1.0
- * @category models
- */
-export interface CertificateInfo {
-  readonly der: Uint8Array
-  /** Distinguished names, one `KEY=value` per line (as OpenSSL prints them). */
-  readonly subject: string
-  readonly issuer: string
-  /** e.g. `["DNS:localhost", "IP Address:127.0.0.1"]`. */
-  readonly subjectAltNames: ReadonlyArray<string>
-  readonly validFrom: Date
-  readonly validTo: Date
-  /** SHA-256 of the DER, upper-case hex with colons (as `openssl x509 -fingerprint -sha256`). */
-  readonly fingerprint256: string
-  readonly serialNumber: string
-}
-
-/**
- * What a connection negotiated.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ConnectionInfo {
-  /** e.g. `"TLSv1.3"`. */
-  readonly protocol: string
-  /** e.g. `"TLS_AES_256_GCM_SHA384"`. */
-  readonly cipher: string
-  readonly alpnProtocol: string | undefined
-  /** The SNI name (sent by a client, received by a server). */
-  readonly serverName: string | undefined
-  readonly sessionReused: boolean
-  /** The peer's chain as DER, leaf first (a server's view of a client has the leaf alone when the chain is not sent). */
-  readonly peerCertificates: ReadonlyArray<Uint8Array>
-}
-
-/**
- * The first certificate verification failure seen during a handshake (from the verify callback).
- *
- * @since 0.1.0
- * @category models
- */
-export interface VerifyFailure {
-  /** The X509 verification result code, e.g. 62 (`X509_V_ERR_HOSTNAME_MISMATCH`). */
-  readonly code: number
-  /** `X509_verify_cert_error_string(code)`. */
-  readonly reason: string
-  /** Depth in the chain (0: the peer's own certificate). */
-  readonly depth: number
-  /** Subject of the certificate that failed, if there was one. */
-  readonly subject: string | undefined
-}
-
-/**
- * What the verify hook sees for each certificate of the peer's chain.
- *
- * @since 0.1.0
- * @category models
- */
-export interface VerifyStep {
-  /** OpenSSL's own verdict for this certificate. */
-  readonly preverified: boolean
-  readonly code: number
-  readonly depth: number
-  readonly subject: string | undefined
-  /** DER of the certificate being checked. */
-  readonly certificate: Uint8Array | undefined
-}
-
-/**
- * What a server sees in a ClientHello (from the client-hello callback).
- *
- * @since 0.1.0
- * @category models
- */
-export interface ClientHelloInfo {
-  readonly serverName: string | undefined
-  readonly alpnProtocols: ReadonlyArray<string>
-  /** Legacy version field of the ClientHello (e.g. 0x303). */
-  readonly legacyVersion: number
-}
-
-/**
- * Per-connection callbacks. The binding registers one native trampoline per kind (koffi has no
- * user-data pointer) and dispatches by the object id it stamped on the `SSL`. Every trampoline
- * catches what a handler throws and returns a fail-closed value; the thrown value is recorded
- * and taken back with `sslTakeCallbackFailure` after the native call returns.
+ * Per-connection callbacks, named as the options that set them (`TlsEngine.Options`). The binding
+ * registers one native trampoline per kind, once per process (koffi has no user-data pointer),
+ * and dispatches by the object id stamped on the `SSL`. Every trampoline catches what a handler
+ * throws and returns that callback's fail-closed value; the thrown value is kept for
+ * `Io.takeCallbackFailure` after the native call returns.
  *
  * @since 0.1.0
  * @category models
@@ -389,14 +270,17 @@ export interface SslCallbacks {
    * async work can run; the callback is called again on the next handshake step.
    */
   readonly clientHello?: ((hello: ClientHelloInfo) => "accept" | "retry" | "reject") | undefined
-  /** Server: choose a context for the SNI name; undefined keeps the current one. */
-  readonly serverName?: ((name: string | undefined) => NativeRef | undefined | "reject") | undefined
-  /** Server: choose an ALPN protocol among the client's; undefined declines (no ALPN). */
-  readonly alpnSelect?: ((offered: ReadonlyArray<string>) => string | undefined) | undefined
+  /** Server: the context for the SNI name; undefined keeps the current one, `"reject"` sends `unrecognized_name`. */
+  readonly sni?: ((name: string | undefined) => NativeRef | undefined | "reject") | undefined
+  /**
+   * Server: choose an ALPN protocol among the client's: a name, `false` to refuse the handshake
+   * with `no_application_protocol` (RFC 7301 §3.2), or `undefined` to go on without ALPN.
+   */
+  readonly alpnSelect?: ((offered: ReadonlyArray<string>) => string | false | undefined) | undefined
 }
 
 /**
- * Key types for test certificates.
+ * Key types for certificates issued through libcrypto.
  *
  * @since 0.1.0
  * @category models
@@ -427,31 +311,18 @@ export interface CertificateRequest {
 }
 
 /**
- * The binding's interface. Methods throw `SslError` values (never anything else) when a
- * native call fails; a failing constructor has released whatever it allocated.
+ * Contexts and handles: their lifecycle and settings. What the lifecycle model implements in
+ * full.
  *
  * @since 0.1.0
- * @category models
+ * @category capabilities
  */
-export interface OpenSsl {
-  readonly [TypeId]: TypeId
-  /** Where the implementation comes from: Node's own OpenSSL, an external library, or a model. */
-  readonly implementation: "node" | "library" | "model"
-  readonly version: Version
-  readonly features: Features
-  /**
-   * A buffer of `size` bytes for a native call to fill, left uninitialized where the platform
-   * allows (it is written before it is read): the data path allocates one per record. A plain
-   * `Uint8Array`, whose `slice` copies (a Node `Buffer`'s would share memory).
-   */
-  readonly allocate: (size: number) => Uint8Array
-
+export interface Handles {
   /** `SSL_CTX_new` and configuration; the returned object has one reference. */
   readonly contextNew: (config: ContextConfig) => NativeRef
   /** `SSL_CTX_free`: drops one reference. */
   readonly contextFree: (ctx: NativeRef) => void
   readonly contextSettings: (ctx: NativeRef) => Settings
-
   /** `SSL_new`: a handle with one reference, inheriting the context's settings. */
   readonly sslNew: (ctx: NativeRef) => NativeRef
   /** `SSL_up_ref`. */
@@ -470,73 +341,174 @@ export interface OpenSsl {
   readonly sslSetRole: (ssl: NativeRef, role: "client" | "server") => void
   /** `SSL_set_tlsext_host_name` (SNI): a name parsed by `HostName.parse`. */
   readonly sslSetHostName: (ssl: NativeRef, hostName: DnsName) => void
-
-  /** Attach a fresh pair of memory BIOs (`SSL_set_bio` takes them): ciphertext in and out. */
-  readonly sslAttachMemory: (ssl: NativeRef) => void
-  /** Feed ciphertext received from the peer into the input BIO. */
-  readonly sslFeed: (ssl: NativeRef, bytes: Uint8Array) => void
-  /** Drain ciphertext for the peer from the output BIO into `into`; returns the byte count (0: nothing yet). */
-  readonly sslDrain: (ssl: NativeRef, into: Uint8Array) => number
-  /** Bytes waiting in the output BIO. */
-  readonly sslPendingOutput: (ssl: NativeRef) => number
-  /** One `SSL_do_handshake` call. */
-  readonly sslHandshake: (ssl: NativeRef) => HandshakeStep
-  /** The transport reached end of stream: the input BIO reports EOF once drained. */
-  readonly sslInputEnded: (ssl: NativeRef) => void
-  /** `SSL_read` into `into`: plaintext bytes read (> 0), or an `IoStatus`. Throws a `TlsError`. */
-  readonly sslRead: (ssl: NativeRef, into: Uint8Array) => number
-  /** `SSL_write` of `data`: bytes accepted (> 0; partial writes enabled), or an `IoStatus`. */
-  readonly sslWrite: (ssl: NativeRef, data: Uint8Array) => number
-  /** One `SSL_shutdown` call. */
-  readonly sslShutdown: (ssl: NativeRef) => ShutdownStep
   /**
    * What the peer's certificate must match: a DNS name (`X509_VERIFY_PARAM_set1_host`, given its
    * length so that OpenSSL itself refuses an embedded NUL) or an IP address
    * (`X509_VERIFY_PARAM_set1_ip_asc`), as parsed by `HostName.parse`.
    */
   readonly sslSetVerifyHost: (ssl: NativeRef, host: HostName) => void
+}
+
+/**
+ * The start of a handshake over memory BIOs: what decides whether `SSL_dup` copies or shares,
+ * and what the lifecycle model also implements (the first steps, before any record is
+ * exchanged).
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export interface Handshake {
+  /**
+   * Attach a fresh pair of memory BIOs (`SSL_set_bio` takes them): ciphertext in and out. A
+   * handle that already has BIOs has a driver: `TlsError` `"DriverConflict"`.
+   */
+  readonly attachMemory: (ssl: NativeRef) => void
+  /** One `SSL_do_handshake` call. */
+  readonly step: (ssl: NativeRef) => HandshakeStep
+}
+
+/**
+ * Records over the memory BIOs, and what a connection can tell or be asked once it runs: the
+ * engine's data path. Each operation is one native call or a few (~40 ns each through koffi).
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export interface Io {
+  /**
+   * A buffer of `size` bytes for a native call to fill, left uninitialized where the platform
+   * allows (it is written before it is read): the data path allocates one per record. A plain
+   * `Uint8Array`, whose `slice` copies (a Node `Buffer`'s would share memory).
+   */
+  readonly allocate: (size: number) => Uint8Array
+  /** Feed ciphertext received from the peer into the input BIO. */
+  readonly feed: (ssl: NativeRef, bytes: Uint8Array) => void
+  /** Drain ciphertext for the peer from the output BIO into `into`; returns the byte count (0: nothing yet). */
+  readonly drain: (ssl: NativeRef, into: Uint8Array) => number
+  /** Bytes waiting in the output BIO. */
+  readonly pendingOutput: (ssl: NativeRef) => number
+  /** The transport reached end of stream: the input BIO reports EOF once drained. */
+  readonly inputEnded: (ssl: NativeRef) => void
+  /** `SSL_read` into `into`: plaintext bytes read (> 0), or an `IoStatus`. Throws a `TlsError`. */
+  readonly read: (ssl: NativeRef, into: Uint8Array) => number
+  /** `SSL_write` of `data`: bytes accepted (> 0; partial writes enabled), or an `IoStatus`. */
+  readonly write: (ssl: NativeRef, data: Uint8Array) => number
+  /** One `SSL_shutdown` call. */
+  readonly shutdown: (ssl: NativeRef) => ShutdownStep
   /** Per-connection callbacks (undefined clears them). */
-  readonly sslSetCallbacks: (ssl: NativeRef, callbacks: SslCallbacks | undefined) => void
+  readonly setCallbacks: (ssl: NativeRef, callbacks: SslCallbacks | undefined) => void
   /** What a callback threw during the last native call on this handle, if anything (then cleared). */
-  readonly sslTakeCallbackFailure: (ssl: NativeRef) => { readonly cause: unknown } | undefined
-  /** The first verification failure of the handshake, if any. */
-  readonly sslVerifyFailure: (ssl: NativeRef) => VerifyFailure | undefined
-  readonly sslInfo: (ssl: NativeRef) => ConnectionInfo
+  readonly takeCallbackFailure: (ssl: NativeRef) => { readonly cause: unknown } | undefined
+  /** What the connection negotiated, the peer's chain copied out as DER. */
+  readonly info: (ssl: NativeRef) => ConnectionInfo
   /** `SSL_export_keying_material` (RFC 5705 / 8446 exporter). */
-  readonly sslExportKeyingMaterial: (
+  readonly exportKeyingMaterial: (
     ssl: NativeRef,
     label: string,
     length: number,
     context: Uint8Array | undefined
   ) => Uint8Array
+}
+
+/**
+ * `SSL_SESSION` objects.
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export interface Sessions {
   /** `SSL_set_session`: the handle takes its own reference. */
-  readonly sslSetSession: (ssl: NativeRef, session: NativeRef) => void
-  /** `SSL_get1_session`: one new reference to the current session, if there is one. */
-  readonly sslGetSession: (ssl: NativeRef) => NativeRef | undefined
-
+  readonly set: (ssl: NativeRef, session: NativeRef) => void
   /** `SSL_SESSION_up_ref`. */
-  readonly sessionUpRef: (session: NativeRef) => void
+  readonly upRef: (session: NativeRef) => void
   /** `SSL_SESSION_free`. */
-  readonly sessionFree: (session: NativeRef) => void
+  readonly free: (session: NativeRef) => void
   /** `i2d_SSL_SESSION`. */
-  readonly sessionToBytes: (session: NativeRef) => Uint8Array
-  /** `d2i_SSL_SESSION`: a new session with one reference. Throws on malformed input. */
-  readonly sessionFromBytes: (bytes: Uint8Array) => NativeRef
+  readonly toBytes: (session: NativeRef) => Uint8Array
+  /** `d2i_SSL_SESSION`: a new session with one reference. Throws on malformed input or trailing bytes. */
+  readonly fromBytes: (bytes: Uint8Array) => NativeRef
   /** `SSL_SESSION_is_resumable`. */
-  readonly sessionIsResumable: (session: NativeRef) => boolean
+  readonly isResumable: (session: NativeRef) => boolean
+}
 
+/**
+ * Certificates and keys through libcrypto.
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export interface Pki {
   /** Parse a DER certificate. */
   readonly parseCertificate: (der: Uint8Array) => CertificateInfo
   /** Generate a private key, PEM (PKCS#8). */
-  readonly pkiGenerateKey: (type: KeyType) => Redacted.Redacted<string>
+  readonly generateKey: (type: KeyType) => Redacted.Redacted<string>
   /** Issue (sign) a certificate, PEM. */
-  readonly pkiIssueCertificate: (request: CertificateRequest) => string
+  readonly issueCertificate: (request: CertificateRequest) => string
+}
 
-  /**
-   * Subscribe to native free events. Returns the unsubscribe function. Only meaningful when
-   * `features.freeObservation` is true.
-   */
-  readonly observeFrees: (listener: (event: FreeEvent) => void) => () => void
+/**
+ * Native frees, as they happen (an ex_data free callback, or the model's own events).
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export interface Frees {
+  /** Subscribe; returns the unsubscribe function. */
+  readonly observe: (listener: (event: FreeEvent) => void) => () => void
+}
+
+/**
+ * The binding's interface, in capability records: `handles` and `handshake` (which the
+ * lifecycle model implements), and, where the implementation has them, `io`, `sessions`, `pki`
+ * and `frees`. Operations throw `SslError` values (never anything else) when a native call
+ * fails; a failing constructor has released whatever it allocated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenSsl {
+  readonly [TypeId]: TypeId
+  /** Where the implementation comes from: Node's own OpenSSL, an external library, or a model. */
+  readonly implementation: "node" | "library" | "model"
+  readonly version: Version
+  readonly features: Features
+  readonly handles: Handles
+  readonly handshake: Handshake
+  /** The data path; absent from the lifecycle model. */
+  readonly io: Io | undefined
+  readonly sessions: Sessions | undefined
+  readonly pki: Pki | undefined
+  /** Present when native frees are observed (`NodeOpenSsl.layerWith({ observeFrees: true })`, the model). */
+  readonly frees: Frees | undefined
+}
+
+/**
+ * The capability records an implementation may leave out.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Capability = "io" | "sessions" | "pki" | "frees"
+
+/**
+ * A capability record, or `UnsupportedError` naming the operation that needed it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const capability = <K extends Capability>(
+  openssl: OpenSsl,
+  name: K,
+  operation: string
+): NonNullable<OpenSsl[K]> => {
+  const record = openssl[name]
+  if (record === undefined) {
+    throw new UnsupportedError({
+      operation,
+      reason: `this OpenSsl (${openssl.implementation}) has no ${name}: run it against a real binding (NodeOpenSsl)`
+    })
+  }
+  return record as NonNullable<OpenSsl[K]>
 }
 
 /**

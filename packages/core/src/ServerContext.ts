@@ -50,10 +50,11 @@ import type * as Credentials from "./Credentials.js"
 import { build, filesOf, loadMaterial, type Plan } from "./internal/certificateSet.js"
 import { CertificateStore } from "./internal/certificateStore.js"
 import { acquireSync } from "./internal/lease.js"
-import type { CertificateInfo, OpenSsl } from "./OpenSsl.js"
+import type { OpenSsl } from "./OpenSsl.js"
 import type * as SslContext from "./SslContext.js"
 import { InvalidOptionError, type SslError } from "./SslError.js"
 import * as TlsConnection from "./TlsConnection.js"
+import type { CertificateInfo } from "./TlsInfo.js"
 import type { Transport } from "./Transport.js"
 
 /**

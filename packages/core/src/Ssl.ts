@@ -22,6 +22,7 @@ import { contextLease, sessionLease, SslImpl, sslLease as leaseOf } from "./inte
 import { acquireLease, closeEarly, type Lease } from "./internal/lease.js"
 import { callSite } from "./internal/registry.js"
 import type { NativeRef, OpenSsl, SslSettings } from "./OpenSsl.js"
+import { capability } from "./OpenSsl.js"
 import type * as SslContext from "./SslContext.js"
 import { InvalidOptionError } from "./SslError.js"
 import type { SslError } from "./SslError.js"
@@ -160,24 +161,26 @@ export const make = (
       // Names are parsed before anything is allocated.
       const hostName = options?.hostName === undefined ? undefined : sniName(options.hostName)
       const verifyHost = options?.verifyHost === undefined ? undefined : parsed(options.verifyHost, "verifyHost")
-      const ref = openssl.sslNew(ctxLease.unsafeRef("Ssl.make"))
+      const ref = openssl.handles.sslNew(ctxLease.unsafeRef("Ssl.make"))
       try {
-        if (options?.role !== undefined) openssl.sslSetRole(ref, options.role)
-        if (hostName !== undefined) openssl.sslSetHostName(ref, hostName)
-        if (verifyHost !== undefined) openssl.sslSetVerifyHost(ref, verifyHost)
+        if (options?.role !== undefined) openssl.handles.sslSetRole(ref, options.role)
+        if (hostName !== undefined) openssl.handles.sslSetHostName(ref, hostName)
+        if (verifyHost !== undefined) openssl.handles.sslSetVerifyHost(ref, verifyHost)
         if (options?.session !== undefined) {
-          if (contextLease(options.session.context).ref.id !== ctxLease.ref.id) {
+          // The same context object, not just the same id: ids are per binding, and a session of
+          // another binding's context must never reach this one.
+          if (contextLease(options.session.context) !== ctxLease) {
             throw new InvalidOptionError({ option: "session", reason: "the session belongs to another context" })
           }
-          openssl.sslSetSession(ref, sessionLease(options.session).unsafeRef("Ssl.make"))
+          capability(openssl, "sessions", "Ssl.make").set(ref, sessionLease(options.session).unsafeRef("Ssl.make"))
         }
       } catch (e) {
-        openssl.sslFree(ref)
+        openssl.handles.sslFree(ref)
         throw e
       }
       return ref
     },
-    (ref) => openssl.sslFree(ref),
+    (ref) => openssl.handles.sslFree(ref),
     wrap(context),
     site
   )
@@ -197,10 +200,10 @@ export const upRef = <S extends HandshakeState>(self: Ssl<S>): Effect.Effect<Ssl
   const site = callSite()
   const acquire = () => {
     const ref = lease.unsafeRef("Ssl.upRef")
-    openssl.sslUpRef(ref)
+    openssl.handles.sslUpRef(ref)
     return ref
   }
-  return acquireLease(openssl, "SSL_up_ref", acquire, (r) => openssl.sslFree(r), wrap(self.context), site)
+  return acquireLease(openssl, "SSL_up_ref", acquire, (r) => openssl.handles.sslFree(r), wrap(self.context), site)
 }
 
 /**
@@ -219,8 +222,8 @@ export const dup: {
   const lease = leaseOf(self)
   const openssl = lease.openssl
   const site = callSite()
-  const acquire = () => openssl.sslDup(lease.unsafeRef("Ssl.dup"))
-  return acquireLease(openssl, "SSL_dup", acquire, (r) => openssl.sslFree(r), (copy): DupResult => {
+  const acquire = () => openssl.handles.sslDup(lease.unsafeRef("Ssl.dup"))
+  return acquireLease(openssl, "SSL_dup", acquire, (r) => openssl.handles.sslFree(r), (copy): DupResult => {
     const ssl = new SslImpl(copy, self.context) as Ssl<any>
     // Pointer identity decides: SSL_dup returns its argument once the handshake started.
     return copy.ref.address === lease.ref.address ? { _tag: "Shared", ssl } : { _tag: "Duplicated", ssl }
@@ -250,7 +253,7 @@ export const isReleased = (self: Ssl): boolean => leaseOf(self).released
  * @category accessors
  */
 export const handshakeStarted = (self: Ssl): Effect.Effect<boolean, SslError> =>
-  leaseOf(self).use("Ssl.handshakeStarted", (ref) => !leaseOf(self).openssl.sslInBefore(ref))
+  leaseOf(self).use("Ssl.handshakeStarted", (ref) => !leaseOf(self).openssl.handles.sslInBefore(ref))
 
 /**
  * Refine a handle to `Ssl<"Started">` when its handshake has started.
@@ -270,7 +273,7 @@ export const whenStarted = <S extends HandshakeState>(
  * @category accessors
  */
 export const settings = (self: Ssl): Effect.Effect<SslSettings, SslError> =>
-  leaseOf(self).use("Ssl.settings", (ref) => leaseOf(self).openssl.sslSettings(ref))
+  leaseOf(self).use("Ssl.settings", (ref) => leaseOf(self).openssl.handles.sslSettings(ref))
 
 /**
  * Whether two handles name the same native object (e.g. after `upRef`, or a `Shared` dup).
@@ -278,7 +281,8 @@ export const settings = (self: Ssl): Effect.Effect<SslSettings, SslError> =>
  * @since 0.1.0
  * @category accessors
  */
-export const sameObject = (self: Ssl, that: Ssl): boolean => leaseOf(self).ref.id === leaseOf(that).ref.id
+export const sameObject = (self: Ssl, that: Ssl): boolean =>
+  leaseOf(self).ref.id === leaseOf(that).ref.id && leaseOf(self).openssl === leaseOf(that).openssl
 
 /**
  * The native `SSL*` address: an escape hatch for calling OpenSSL directly. The address is

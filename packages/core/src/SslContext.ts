@@ -15,16 +15,9 @@ import { contextLease as leaseOf, SslContextImpl } from "./internal/handles.js"
 import { acquireLease, closeEarly } from "./internal/lease.js"
 import { defaultCipherList, resolve } from "./internal/options.js"
 import { callSite } from "./internal/registry.js"
-import type {
-  ContextConfig,
-  OptionFlag,
-  ProtocolVersion,
-  Role,
-  SessionCacheMode,
-  Settings,
-  VerifyMode
-} from "./OpenSsl.js"
+import type { ContextConfig, ProtocolVersion, Role, SessionCacheMode, Settings, VerifyMode } from "./OpenSsl.js"
 import { OpenSsl } from "./OpenSsl.js"
+import type * as OptionFlag from "./OptionFlag.js"
 import type { SslError } from "./SslError.js"
 
 /**
@@ -73,7 +66,7 @@ export interface Options {
    * `SSL_OP_*` flags to set, by name, on top of OpenSSL's defaults and ours (`NO_RENEGOTIATION`
    * unless `allowRenegotiation`, `CIPHER_SERVER_PREFERENCE` for `"server"` and `"any"`).
    */
-  readonly options?: ReadonlyArray<OptionFlag> | undefined
+  readonly options?: ReadonlyArray<OptionFlag.OptionFlag> | undefined
   /**
    * Accept TLS 1.2 renegotiation started by the peer: a client answers a server's HelloRequest,
    * a server accepts a client's new ClientHello (with OpenSSL 3.0 and later this also sets
@@ -188,8 +181,8 @@ export const make = (options: Options): Effect.Effect<SslContext, SslError, Open
     acquireLease(
       openssl,
       "SSL_CTX_new",
-      () => openssl.contextNew(config),
-      (ref) => openssl.contextFree(ref),
+      () => openssl.handles.contextNew(config),
+      (ref) => openssl.handles.contextFree(ref),
       (lease) => new SslContextImpl(lease, config),
       site
     ))
@@ -202,7 +195,7 @@ export const make = (options: Options): Effect.Effect<SslContext, SslError, Open
  * @category accessors
  */
 export const settings = (self: SslContext): Effect.Effect<Settings, SslError> =>
-  leaseOf(self).use("SslContext.settings", (ref) => leaseOf(self).openssl.contextSettings(ref))
+  leaseOf(self).use("SslContext.settings", (ref) => leaseOf(self).openssl.handles.contextSettings(ref))
 
 /**
  * Release this context's reference now instead of at scope close. Handles made from it keep

@@ -153,6 +153,16 @@ export class TlsError extends Data.TaggedError("TlsError")<{
 }
 
 /**
+ * The `TlsError` of a second driver for one native `SSL`: what the binding, the model and the
+ * drivers all report, worded once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const driverConflict = (operation: string): TlsError =>
+  new TlsError({ reason: "DriverConflict", operation: `${operation}: this SSL already has a driver` })
+
+/**
  * The peer's certificate did not verify. `code` is the X509 verification result
  * (e.g. 62 `X509_V_ERR_HOSTNAME_MISMATCH`, 20 `X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY`,
  * 10 `X509_V_ERR_CERT_HAS_EXPIRED`).

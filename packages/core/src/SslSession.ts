@@ -12,13 +12,16 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/handles.js"
 import { contextLease, sessionLease } from "./internal/handles.js"
 import { acquireLease, closeEarly } from "./internal/lease.js"
 import { callSite } from "./internal/registry.js"
+import { takeSession } from "./internal/sessions.js"
+import { capability } from "./OpenSsl.js"
 import type { SslContext } from "./SslContext.js"
 import type { SslError } from "./SslError.js"
 
@@ -59,7 +62,10 @@ export const isSslSession = (u: unknown): u is SslSession => u instanceof intern
  * @category conversions
  */
 export const toBytes = (self: SslSession): Effect.Effect<Uint8Array, SslError> =>
-  sessionLease(self).use("SslSession.toBytes", (ref) => sessionLease(self).openssl.sessionToBytes(ref))
+  sessionLease(self).use(
+    "SslSession.toBytes",
+    (ref) => capability(sessionLease(self).openssl, "sessions", "SslSession.toBytes").toBytes(ref)
+  )
 
 /**
  * Deserialize (`d2i_SSL_SESSION`) a session for `context`. Malformed bytes fail with
@@ -77,9 +83,9 @@ export const fromBytes = (context: SslContext, bytes: Uint8Array): Effect.Effect
     "d2i_SSL_SESSION",
     () => {
       ctx.unsafeRef("SslSession.fromBytes")
-      return openssl.sessionFromBytes(bytes)
+      return capability(openssl, "sessions", "SslSession.fromBytes").fromBytes(bytes)
     },
-    (ref) => openssl.sessionFree(ref),
+    (ref) => capability(openssl, "sessions", "SSL_SESSION_free").free(ref),
     (lease) => new internal.SslSessionImpl(lease, context),
     site
   )
@@ -92,7 +98,10 @@ export const fromBytes = (context: SslContext, bytes: Uint8Array): Effect.Effect
  * @category accessors
  */
 export const isResumable = (self: SslSession): Effect.Effect<boolean, SslError> =>
-  sessionLease(self).use("SslSession.isResumable", (ref) => sessionLease(self).openssl.sessionIsResumable(ref))
+  sessionLease(self).use(
+    "SslSession.isResumable",
+    (ref) => capability(sessionLease(self).openssl, "sessions", "SslSession.isResumable").isResumable(ref)
+  )
 
 /**
  * Release this reference now instead of at scope close.
@@ -110,18 +119,8 @@ export const release = (self: SslSession): Effect.Effect<void> => closeEarly(ses
  */
 export const upRef = (self: SslSession): Effect.Effect<SslSession, SslError, Scope.Scope> => {
   const lease = sessionLease(self)
-  const openssl = lease.openssl
-  const site = callSite()
-  return acquireLease(
-    openssl,
-    "SSL_SESSION_up_ref",
-    () => {
-      const ref = lease.unsafeRef("SslSession.upRef")
-      openssl.sessionUpRef(ref)
-      return ref
-    },
-    (ref) => openssl.sessionFree(ref),
-    (l) => new internal.SslSessionImpl(l, self.context),
-    site
+  return Effect.map(
+    takeSession(lease.openssl, self.context, () => lease.unsafeRef("SslSession.upRef"), callSite()),
+    Option.getOrThrow // read never gives undefined: a released lease throws instead
   )
 }

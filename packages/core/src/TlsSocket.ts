@@ -25,13 +25,13 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import { dual } from "effect/Function"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { SslContext } from "./SslContext.js"
 import * as TlsConnection from "./TlsConnection.js"
-import { type Transport, TransportError } from "./Transport.js"
+import { type PushSink, type PushTransport, type Transport, TransportError } from "./Transport.js"
 
 /**
  * @since 0.1.0
@@ -134,14 +134,15 @@ export const makeServer: {
 )
 
 /**
- * Ciphertext over a platform `Socket`: `socket` is run for the rest of the scope, its chunks
- * queued for `receive`; `send` goes through its writer, and `end` releases that writer (a
- * half-close). A run that ends cleanly (or with a close code that is not an error) is the end
- * of stream; any other failure fails `receive` and `send` with a `TransportError` whose cause is
- * the `SocketError`.
+ * Ciphertext over a platform `Socket`: `socket` is run for the rest of the scope. In push form
+ * (what the drivers use) each chunk goes to the driver from the socket's handler, synchronously;
+ * sends are queued for one writer fiber, which writes them in order. In Effect form chunks are
+ * queued for `receive`. A run that ends cleanly (or with a close code that is not an error) is
+ * the end of stream; any other failure fails with a `TransportError` whose cause is the
+ * `SocketError`. `end` releases the writer (a half-close).
  *
  * A platform `Socket` cannot slow its peer down (its handler is called for each chunk as it
- * comes), so received chunks queue without bound until the TLS side reads them.
+ * comes), so `pause` has no effect: what arrives is read at once.
  *
  * @since 0.1.0
  * @category constructors
@@ -149,12 +150,24 @@ export const makeServer: {
 export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const incoming = yield* Mailbox.make<Uint8Array, TransportError>()
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    let sink: PushSink | undefined
+    // Effect form: chunks buffered for `receive` (and, before `open`, for the push form).
+    const buffered: Array<Uint8Array> = []
+    let ended: TransportError | "clean" | undefined
+    const waiters = new Set<() => void>()
+    const wake = () => {
+      const woken = Array.from(waiters)
+      waiters.clear()
+      for (const w of woken) w()
+    }
     // Completed when the run ends: sends must fail from then on rather than wait for a socket
     // that will not open again (platform writers wait while their socket is not running).
     const finished = yield* Deferred.make<TransportError>()
     yield* socket.run((chunk) => {
-      incoming.unsafeOffer(chunk)
+      if (sink !== undefined) return sink.data(chunk)
+      buffered.push(chunk)
+      wake()
     }).pipe(
       Effect.catchIf(
         Socket.SocketCloseError.isClean((code) => !Socket.defaultCloseCodeIsError(code)),
@@ -165,8 +178,11 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
           const failure = Exit.isSuccess(exit) ?
             undefined :
             new TransportError({ reason: "Failed", cause: Cause.squash(exit.cause) })
-          incoming.unsafeDone(failure === undefined ? Exit.void : Exit.fail(failure))
+          ended = failure ?? "clean"
+          wake()
           Deferred.unsafeDone(finished, Exit.succeed(failure ?? new TransportError({ reason: "Closed" })))
+          if (failure === undefined) sink?.end()
+          else sink?.error(failure)
         })
       ),
       Effect.forkIn(scope)
@@ -174,16 +190,63 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
     // The writer gets its own scope so that `end` can release it before the socket's scope closes.
     const writeScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
     const write = yield* Scope.extend(socket.writer, writeScope)
-    return {
-      send: (bytes) =>
-        Effect.raceFirst(
-          Effect.mapError(write(bytes), (cause) => new TransportError({ reason: "Failed", cause })),
-          Effect.flatMap(Deferred.await(finished), Effect.fail)
-        ),
-      // The mailbox ends (take fails with NoSuchElementException) when the socket's run ended cleanly.
-      receive: Effect.optionFromOptional(incoming.take),
-      end: Scope.close(writeScope, Exit.void)
-    } satisfies Transport
+    const send = (bytes: Uint8Array) =>
+      Effect.raceFirst(
+        Effect.mapError(write(bytes), (cause) => new TransportError({ reason: "Failed", cause })),
+        Effect.flatMap(Deferred.await(finished), Effect.fail)
+      )
+    const end = Scope.close(writeScope, Exit.void)
+
+    const receive: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
+      const chunk = buffered.shift()
+      if (chunk !== undefined) return Effect.succeed(Option.some(chunk))
+      if (ended === "clean") return Effect.succeed(Option.none())
+      if (ended !== undefined) return Effect.fail(ended)
+      return Effect.zipRight(
+        Effect.async<void>((resume) => {
+          const waiter = () => resume(Effect.void)
+          waiters.add(waiter)
+          return Effect.sync(() => waiters.delete(waiter))
+        }),
+        receive
+      )
+    })
+
+    // Push-form sends: one fiber writes what was queued, in order.
+    const queue: Array<Uint8Array | "end"> = []
+    const ready = Effect.unsafeMakeLatch(false)
+    const writer = Effect.gen(function*() {
+      for (;;) {
+        yield* ready.await
+        ready.unsafeClose()
+        for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+          if (item === "end") yield* end
+          else yield* send(item)
+        }
+      }
+    }).pipe(Effect.catchAll((error) => Effect.sync(() => sink?.error(error))))
+    const enqueue = (item: Uint8Array | "end") => {
+      queue.push(item)
+      ready.unsafeOpen()
+    }
+    const pushForm: PushTransport = {
+      open: (s) => {
+        sink = s
+        // What came before goes first.
+        for (let chunk = buffered.shift(); chunk !== undefined; chunk = buffered.shift()) s.data(chunk)
+        if (ended === "clean") s.end()
+        else if (ended !== undefined) s.error(ended)
+        runFork(Effect.forkIn(writer, scope))
+      },
+      send: (bytes) => {
+        enqueue(bytes)
+        return true
+      },
+      pause: () => {},
+      resume: () => {},
+      end: () => enqueue("end")
+    }
+    return { send, receive, end, pushForm } satisfies Transport
   })
 
 /**
@@ -204,22 +267,19 @@ export const fromConnection = (connection: TlsConnection.TlsConnection): TlsSock
       Effect.gen(function*() {
         const fiberSet = yield* Scope.extend(FiberSet.make<unknown, E | Socket.SocketError>(), scope)
         const runFork = yield* FiberSet.runtime(fiberSet)<R>()
-        const reading = Effect.gen(function*() {
-          for (;;) {
-            const chunk = yield* connection.read
-            if (Option.isNone(chunk)) return
-            // Called synchronously, in order; only the handler's effect is forked.
-            const result = handler(chunk.value)
+        // Plaintext comes from the driver's step that read it, synchronously and in order; only
+        // the handler's effect is forked.
+        const subscription = connection.unsafe.subscribe({
+          data: (chunk) => {
+            const result = handler(chunk)
             if (Effect.isEffect(result)) runFork(result)
-          }
+            return true
+          },
+          end: () => Deferred.unsafeDone(fiberSet.deferred, Exit.void),
+          error: (cause) =>
+            Deferred.unsafeDone(fiberSet.deferred, Exit.fail(new Socket.SocketGenericError({ reason: "Read", cause })))
         })
-        yield* FiberSet.run(
-          fiberSet,
-          reading.pipe(
-            Effect.mapError((cause) => new Socket.SocketGenericError({ reason: "Read", cause })),
-            Effect.zipRight(Deferred.done(fiberSet.deferred, Exit.void))
-          )
-        )
+        yield* Scope.addFinalizer(scope, Effect.sync(() => subscription.unsubscribe()))
         current = fiberSet.deferred
         yield* Scope.addFinalizer(
           scope,

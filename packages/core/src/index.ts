@@ -26,6 +26,11 @@ export * as OpenSsl from "./OpenSsl.js"
 /**
  * @since 0.1.0
  */
+export * as OptionFlag from "./OptionFlag.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ServerContext from "./ServerContext.js"
 
 /**
@@ -52,6 +57,16 @@ export * as SslSession from "./SslSession.js"
  * @since 0.1.0
  */
 export * as TlsConnection from "./TlsConnection.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsEngine from "./TlsEngine.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsInfo from "./TlsInfo.js"
 
 /**
  * @since 0.1.0

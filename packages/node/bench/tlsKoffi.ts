@@ -22,17 +22,17 @@ const WIRE = 65536
 
 /** The data-path and session functions the binding's table does not declare yet. */
 interface Extra {
-  readonly SSL_read: (ssl: Ptr, buffer: Uint8Array, length: number) => number
-  readonly SSL_write: (ssl: Ptr, buffer: Uint8Array, length: number) => number
-  readonly SSL_shutdown: (ssl: Ptr) => number
-  readonly SSL_set1_host: (ssl: Ptr, host: string) => number
-  readonly SSL_get1_session: (ssl: Ptr) => PtrOrNull
-  readonly SSL_set_session: (ssl: Ptr, session: Ptr) => number
-  readonly SSL_session_reused: (ssl: Ptr) => number
-  readonly SSL_SESSION_is_resumable: (session: Ptr) => number
-  readonly SSL_SESSION_free: (session: Ptr) => void
-  readonly SSL_get_current_cipher: (ssl: Ptr) => Ptr
-  readonly SSL_version: (ssl: Ptr) => number
+  readonly SSL_read: (ssl: Ptr<"SSL">, buffer: Uint8Array, length: number) => number
+  readonly SSL_write: (ssl: Ptr<"SSL">, buffer: Uint8Array, length: number) => number
+  readonly SSL_shutdown: (ssl: Ptr<"SSL">) => number
+  readonly SSL_set1_host: (ssl: Ptr<"SSL">, host: string) => number
+  readonly SSL_get1_session: (ssl: Ptr<"SSL">) => PtrOrNull<"SSL_SESSION">
+  readonly SSL_set_session: (ssl: Ptr<"SSL">, session: Ptr<"SSL_SESSION">) => number
+  readonly SSL_session_reused: (ssl: Ptr<"SSL">) => number
+  readonly SSL_SESSION_is_resumable: (session: Ptr<"SSL_SESSION">) => number
+  readonly SSL_SESSION_free: (session: Ptr<"SSL_SESSION">) => void
+  readonly SSL_get_current_cipher: (ssl: Ptr<"SSL">) => Ptr<"SSL_CIPHER">
+  readonly SSL_version: (ssl: Ptr<"SSL">) => number
 }
 
 const bindExtra = (): Extra => {
@@ -54,9 +54,9 @@ const bindExtra = (): Extra => {
 
 /** One end of a connection: `input` carries bytes from the network to SSL, `output` the reverse. */
 interface End {
-  readonly ssl: Ptr
-  readonly input: Ptr
-  readonly output: Ptr
+  readonly ssl: Ptr<"SSL">
+  readonly input: Ptr<"BIO">
+  readonly output: Ptr<"BIO">
 }
 
 export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
@@ -73,7 +73,7 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
     return new Error(code === 0 ? what : `${what}: ${text.toString("latin1").replace(/\0.*$/s, "")}`)
   }
 
-  const readPem = <A>(pem: string, read: (bio: Ptr) => A | null): A => {
+  const readPem = <A>(pem: string, read: (bio: Ptr<"BIO">) => A | null): A => {
     const bio = native.BIO_new(native.BIO_s_mem())
     if (bio === null) throw fail("BIO_new")
     try {
@@ -87,7 +87,7 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
     }
   }
 
-  const newContext = (method: Ptr): Ptr => {
+  const newContext = (method: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX"> => {
     const ctx = native.SSL_CTX_new(method)
     if (ctx === null) throw fail("SSL_CTX_new")
     if (
@@ -102,12 +102,12 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
   }
 
   /** One context per side: the server presents the certificate; the client trusts the CA and verifies the chain. */
-  const contexts = (): { readonly client: Ptr; readonly server: Ptr } => {
-    let cert: PtrOrNull = null
-    let key: PtrOrNull = null
-    let ca: PtrOrNull = null
-    let server: PtrOrNull = null
-    let client: PtrOrNull = null
+  const contexts = (): { readonly client: Ptr<"SSL_CTX">; readonly server: Ptr<"SSL_CTX"> } => {
+    let cert: PtrOrNull<"X509"> = null
+    let key: PtrOrNull<"EVP_PKEY"> = null
+    let ca: PtrOrNull<"X509"> = null
+    let server: PtrOrNull<"SSL_CTX"> = null
+    let client: PtrOrNull<"SSL_CTX"> = null
     try {
       cert = readPem(fixture.certPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
       key = readPem(fixture.keyPem, (bio) => native.PEM_read_bio_PrivateKey(bio, null, null, null))
@@ -136,7 +136,7 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
   }
   const ctx = contexts()
 
-  const newEnd = (context: Ptr, server: boolean): End => {
+  const newEnd = (context: Ptr<"SSL_CTX">, server: boolean): End => {
     const ssl = native.SSL_new(context)
     const input = native.BIO_new(native.BIO_s_mem())
     const output = native.BIO_new(native.BIO_s_mem())
@@ -177,7 +177,7 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
     if (!(clientDone && serverDone)) throw fail("handshake did not finish")
   }
 
-  const step = (ssl: Ptr, what: string): boolean => {
+  const step = (ssl: Ptr<"SSL">, what: string): boolean => {
     const r = native.SSL_do_handshake(ssl)
     if (r === 1) return true
     if (native.SSL_get_error(ssl, r) !== SSL_ERROR.WANT_READ) throw fail(what)
@@ -192,7 +192,7 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
     if (native.SSL_get_error(client.ssl, r) !== SSL_ERROR.WANT_READ) throw fail("client read after handshake")
   }
 
-  const open = (session: Ptr | undefined): { readonly client: End; readonly server: End } => {
+  const open = (session: Ptr<"SSL_SESSION"> | undefined): { readonly client: End; readonly server: End } => {
     const client = newEnd(ctx.client, false)
     let server: End
     try {
@@ -237,7 +237,7 @@ export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
     if (error !== undefined) throw error
   }
 
-  const handshakes = (n: number, session: Ptr | undefined): number => {
+  const handshakes = (n: number, session: Ptr<"SSL_SESSION"> | undefined): number => {
     native.ERR_clear_error()
     const start = process.hrtime.bigint()
     for (let i = 0; i < n; i++) close(open(session))

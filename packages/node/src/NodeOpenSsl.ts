@@ -17,18 +17,20 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { makeBinding, readVersion } from "./internal/binding.js"
-import { load, LoadFailure, type Source } from "./internal/ffi/load.js"
+import { makeBinding } from "./internal/binding.js"
+import { load, LoadFailure, type LoadFailureReason, type Source } from "./internal/ffi/load.js"
+import { readVersion } from "./internal/library.js"
 
 /**
- * Loading OpenSSL failed: the library was not found, a required symbol is missing, or the
- * version is older than 1.1.1. `tried` names what was attempted.
+ * Binding OpenSSL failed: the library was not found, a required symbol is missing, the version
+ * is older than 1.1.1, koffi has no callback slot left, or an option is not available on this
+ * thread (free observation in a worker). `tried` names what was attempted.
  *
  * @since 0.1.0
  * @category errors
  */
 export class OpenSslLoadError extends Data.TaggedError("OpenSslLoadError")<{
-  readonly reason: "LibraryNotFound" | "SymbolMissing" | "UnsupportedVersion"
+  readonly reason: LoadFailureReason
   readonly tried: ReadonlyArray<string>
   readonly detail: string
   readonly cause?: unknown
@@ -47,9 +49,10 @@ export class OpenSslLoadError extends Data.TaggedError("OpenSslLoadError")<{
  */
 export interface Options {
   /**
-   * Observe native frees through ex_data free callbacks (`OpenSsl.observeFrees`). The
-   * callback runs for every SSL/SSL_CTX freed in the process, so it is off by default; tests
-   * and leak hunts turn it on.
+   * Observe native frees through ex_data free callbacks (`OpenSsl.frees`). The callback runs
+   * for every SSL/SSL_CTX freed in the process, so it is off by default; tests and leak hunts
+   * turn it on. Main thread only: in a worker the layer fails with `UnsupportedInWorker` (a
+   * free callback must not outlive its thread).
    */
   readonly observeFrees?: boolean | undefined
 }
@@ -103,7 +106,12 @@ export const make = (
       catch: (e) =>
         e instanceof LoadFailure
           ? new OpenSslLoadError({ reason: e.reason, tried: describe(source), detail: e.detail, cause: e.cause })
-          : new OpenSslLoadError({ reason: "LibraryNotFound", tried: describe(source), detail: String(e), cause: e })
+          : new OpenSslLoadError({
+            reason: e instanceof Error && /callbacks/i.test(e.message) ? "CallbackSlotsExhausted" : "LibraryNotFound",
+            tried: describe(source),
+            detail: String(e),
+            cause: e
+          })
     }),
     (binding) => Effect.sync(binding.close)
   ).pipe(Effect.map((binding) => binding.service))

@@ -13,11 +13,12 @@
  * http.request({ createConnection: () => duplex, path: "/" })
  * ```
  *
- * Reads are pumped from `conn.read` while the stream wants data (a `push` that returns false
- * pauses them until the next `_read`), and the peer's close_notify ends the readable side. Writes
- * go to `conn.write`, each completing once its ciphertext was handed to the transport, so Node's
- * own write backpressure applies. `end()` sends close_notify. A TLS failure destroys the stream
- * with the typed error. `destroy()` interrupts reads and writes in progress; the connection
+ The stream runs on the connection's callback forms (`TlsConnection.unsafe`), with no fiber or
+ * promise per chunk: plaintext is pushed in the same synchronous step that read it from the
+ * engine (a `push` that returns false pauses delivery, and the transport, until the next
+ * `_read`), and the peer's close_notify ends the readable side. A write completes once its
+ * ciphertext was handed to the transport, so Node's own write backpressure applies. `end()`
+ * sends close_notify. A TLS failure destroys the stream with the typed error. The connection
  * itself belongs to its scope, whose closing sends close_notify if `end()` did not.
  *
  * @since 0.1.0
@@ -25,13 +26,8 @@
 import type { SslContext } from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import { TransportError } from "@effect-openssl/core/Transport"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
-import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { Duplex } from "node:stream"
@@ -66,15 +62,14 @@ export const make = (
   connection: TlsConnection.TlsConnection,
   options: Options = {}
 ): Effect.Effect<Duplex, never, Scope.Scope> =>
-  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    Effect.acquireRelease(
-      Effect.sync(() => new TlsDuplex(connection, runtime, options)),
-      (duplex) =>
-        Effect.zipRight(
-          Effect.sync(() => duplex.destroy()),
-          awaitClose(duplex)
-        )
-    ))
+  Effect.acquireRelease(
+    Effect.sync(() => new TlsDuplex(connection, options)),
+    (duplex) =>
+      Effect.zipRight(
+        Effect.sync(() => duplex.destroy()),
+        awaitClose(duplex)
+      )
+  )
 
 /**
  * Wait until a stream emitted `close` (at once if it already did). A per-connection scope
@@ -162,58 +157,35 @@ export const listen = (
   })
 
 class TlsDuplex extends Duplex {
-  readonly #runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
-  /** Open while the readable side wants more data. */
-  readonly #demand = Effect.unsafeMakeLatch(false)
-  #reader: Fiber.RuntimeFiber<void, unknown> | undefined
-  /** The write (or `_final`) in progress: Node's Writable runs one at a time. */
-  #writer: Fiber.RuntimeFiber<void, unknown> | undefined
+  readonly #subscription: TlsConnection.Subscription
   #timeout = 0
   #timer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(
-    private readonly connection: TlsConnection.TlsConnection,
-    runtime: Runtime.Runtime<never>,
-    options: Options
-  ) {
+  constructor(private readonly connection: TlsConnection.TlsConnection, options: Options) {
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
       ...(options.readableHighWaterMark === undefined ? {} : { readableHighWaterMark: options.readableHighWaterMark }),
       ...(options.writableHighWaterMark === undefined ? {} : { writableHighWaterMark: options.writableHighWaterMark })
     })
-    this.#runFork = Runtime.runFork(runtime)
+    // Plaintext is pushed as the driver reads it, in the same synchronous step: a push that
+    // returns false pauses delivery (and the transport) until the next `_read`.
+    this.#subscription = connection.unsafe.subscribe({
+      data: (chunk) => {
+        this.#touch()
+        return this.push(chunk)
+      },
+      end: () => this.push(null),
+      error: (error) => this.destroy(error)
+    })
   }
 
-  /**
-   * One fiber reads for the life of the stream, waiting on `#demand` between chunks. The latch
-   * is closed before `push` and reopened if `push` asks for more, so a `_read` that comes
-   * during or after `push` always reopens it.
-   */
-  readonly #pump: Effect.Effect<void, unknown> = Effect.gen(this, function*() {
-    for (;;) {
-      yield* this.#demand.await
-      const chunk = yield* this.connection.read
-      this.#touch()
-      if (Option.isNone(chunk)) {
-        this.push(null)
-        return
-      }
-      this.#demand.unsafeClose()
-      if (this.push(chunk.value)) this.#demand.unsafeOpen()
-    }
-  })
-
   override _read(): void {
-    this.#demand.unsafeOpen()
-    if (this.#reader !== undefined) return
-    const reader = this.#runFork(this.#pump)
-    this.#reader = reader
-    reader.addObserver((exit) => this.#failed(exit))
+    this.#subscription.resume()
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.#touch()
-    this.#runWrite(this.connection.write(chunk), callback)
+    this.connection.unsafe.write(chunk, (error) => callback(error ?? null))
   }
 
   /** Chunks queued while a write was in progress go out as one write (fewer, fuller records). */
@@ -222,17 +194,18 @@ class TlsDuplex extends Duplex {
     callback: (error?: Error | null) => void
   ): void {
     this.#touch()
-    this.#runWrite(this.connection.write(Buffer.concat(chunks.map(({ chunk }) => chunk))), callback)
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => chunk))
+    this.connection.unsafe.write(data, (error) => callback(error ?? null))
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#runWrite(this.connection.closeWrite, callback)
+    this.connection.unsafe.closeWrite((error) => callback(error ?? null))
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.#timer)
-    const fibers = [this.#reader, this.#writer].filter((fiber) => fiber !== undefined)
-    this.#runFork(Fiber.interruptAll(fibers)).addObserver(() => callback(error))
+    this.#subscription.unsubscribe()
+    callback(error)
   }
 
   /**
@@ -261,27 +234,16 @@ class TlsDuplex extends Duplex {
     else this.once("finish", () => this.destroy())
   }
 
+  /** As `net.Socket#setNoDelay` / `setKeepAlive`: the transport underneath decides; kept for callers that ask. */
+  setNoDelay(): this {
+    return this
+  }
+
+  setKeepAlive(): this {
+    return this
+  }
+
   #touch(): void {
     if (this.#timeout > 0) this.#timer?.refresh()
   }
-
-  #runWrite(effect: Effect.Effect<void, unknown>, callback: (error?: Error | null) => void): void {
-    const writer = this.#runFork(effect)
-    this.#writer = writer
-    writer.addObserver((exit) => {
-      this.#writer = undefined
-      callback(Exit.isSuccess(exit) ? null : toError(exit.cause))
-    })
-  }
-
-  #failed(exit: Exit.Exit<void, unknown>): void {
-    this.#reader = undefined
-    if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) this.destroy(toError(exit.cause))
-  }
-}
-
-/** The typed failure itself when there is one (TLS errors are `Error`s), else the whole cause. */
-const toError = (cause: Cause.Cause<unknown>): Error => {
-  const error = Cause.squash(cause)
-  return error instanceof Error ? error : new Error(String(error))
 }

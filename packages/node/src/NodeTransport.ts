@@ -1,31 +1,55 @@
 /**
- * `Transport`s over Node streams: a `net.Socket` (TCP), or any `Duplex`. Incoming chunks are
- * queued as they arrive (with backpressure: the stream is paused while the queue is full) and
- * handed to the TLS engine as they are, without copying.
+ * `Transport`s over Node streams: a `net.Socket` (TCP), or any `Duplex`. The push form is the
+ * stream itself: each `data` event goes to the driver as it is (no copy, no fiber), each send is
+ * one `write`, and backpressure is the stream's own (`pause`/`resume`, `write` returning false
+ * until `drain`).
+ *
+ * When the scope closes the stream is closed as `openssl s_server` closes a connection: what was
+ * written is flushed and the sending side shut down (`end`, a FIN after the close_notify or the
+ * alert), input is read and dropped for a short while, and only then is the stream destroyed.
+ * Destroying at once would make the kernel answer a peer that still sends with a reset, and the
+ * peer could lose the alert or the tickets sent before it.
  *
  * @since 0.1.0
  */
+import type { PushSink, PushTransport, Transport } from "@effect-openssl/core/Transport"
 import { TransportError } from "@effect-openssl/core/Transport"
-import type { Transport } from "@effect-openssl/core/Transport"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
 
-/** Chunks buffered before the stream is paused. */
-const HIGH_WATER = 64
+/**
+ * Options of a stream transport.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * How long a closed transport keeps reading (and dropping) what the peer still sends before it
+   * is destroyed. Default 2 seconds.
+   */
+  readonly linger?: Duration.DurationInput | undefined
+}
 
 /**
- * A transport over a Duplex stream. The stream is destroyed when the scope closes.
+ * A transport over a Duplex stream, closed gracefully when the scope closes (see the module
+ * note). A `net.Socket` gets `setNoDelay(true)`: output is already gathered into one write per
+ * step, and Nagle's algorithm would hold back small records such as an alert.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromDuplex = (stream: Duplex): Effect.Effect<Transport, never, Scope.Scope> =>
+export const fromDuplex = (stream: Duplex, options: Options = {}): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => make(stream)),
-    () => Effect.sync(() => stream.destroy())
+    Effect.sync(() => {
+      if (stream instanceof net.Socket) stream.setNoDelay(true)
+      return make(stream)
+    }),
+    () => Effect.sync(() => closeGracefully(stream, Duration.decode(options.linger ?? "2 seconds")))
   )
 
 /**
@@ -35,73 +59,130 @@ export const fromDuplex = (stream: Duplex): Effect.Effect<Transport, never, Scop
  * @category constructors
  */
 export const connectTcp = (
-  options: { readonly host: string; readonly port: number }
+  options: { readonly host: string; readonly port: number } & Options
 ): Effect.Effect<Transport, TransportError, Scope.Scope> =>
   Effect.flatMap(
-    Effect.acquireRelease(
-      Effect.async<net.Socket, TransportError>((resume) => {
-        const socket = net.connect({ host: options.host, port: options.port })
-        const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
-        socket.once("error", onError)
-        socket.once("connect", () => {
-          socket.off("error", onError)
-          socket.setNoDelay(true)
-          resume(Effect.succeed(socket))
-        })
-        return Effect.sync(() => socket.destroy())
-      }),
-      (socket) => Effect.sync(() => socket.destroy())
-    ),
-    fromDuplex
+    Effect.async<net.Socket, TransportError>((resume) => {
+      const socket = net.connect({ host: options.host, port: options.port })
+      const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
+      socket.once("error", onError)
+      socket.once("connect", () => {
+        socket.off("error", onError)
+        resume(Effect.succeed(socket))
+      })
+      return Effect.sync(() => socket.destroy())
+    }),
+    (socket) => fromDuplex(socket, options)
   )
 
-const make = (stream: Duplex): Transport => {
-  const chunks: Array<Uint8Array> = []
-  let ended = false
-  let failure: TransportError | undefined
-  let waiter: (() => void) | undefined
-  const wake = () => {
-    const w = waiter
-    waiter = undefined
-    w?.()
-  }
-  stream.on("data", (chunk: Buffer) => {
-    chunks.push(chunk)
-    if (chunks.length >= HIGH_WATER) stream.pause()
-    wake()
-  })
-  stream.once("end", () => {
-    ended = true
-    wake()
-  })
-  stream.once("close", () => {
-    ended = true
-    wake()
-  })
-  stream.on("error", (cause) => {
-    failure ??= new TransportError({ reason: "Failed", cause })
-    wake()
-  })
+/** End the sending side, drop what still comes for `linger`, then destroy. */
+const closeGracefully = (stream: Duplex, linger: Duration.Duration): void => {
+  if (stream.destroyed) return
+  const timer = setTimeout(() => stream.destroy(), Duration.toMillis(linger))
+  timer.unref()
+  stream.once("close", () => clearTimeout(timer))
+  // Errors now (a reset by a peer that went away first) have nobody to tell.
+  stream.on("error", () => {})
+  stream.removeAllListeners("data")
+  stream.on("data", () => {})
+  stream.resume()
+  if (!stream.writableEnded) stream.end()
+}
 
+/** Chunks the Effect form buffers before the stream is paused. */
+const HIGH_WATER = 64
+
+const make = (stream: Duplex): Transport => {
+  const failure = (cause: unknown) => new TransportError({ reason: "Failed", cause })
+  const pushForm: PushTransport = {
+    open: (sink: PushSink) => {
+      let ended = false
+      const end = () => {
+        if (ended) return
+        ended = true
+        sink.end()
+      }
+      stream.on("data", (chunk: Uint8Array) => sink.data(chunk))
+      stream.once("end", end)
+      // A stream destroyed without an end (a reset) still ends the input: the engine tells a
+      // truncation (no close_notify) from a clean close.
+      stream.once("close", end)
+      stream.on("error", (cause) => {
+        if (ended) return
+        ended = true
+        sink.error(failure(cause))
+      })
+      stream.on("drain", () => sink.drain())
+      if (stream.isPaused()) stream.resume()
+    },
+    send: (bytes) => {
+      if (stream.destroyed || stream.writableEnded) return false
+      return stream.write(bytes)
+    },
+    pause: () => stream.pause(),
+    resume: () => stream.resume(),
+    end: () => {
+      if (!stream.writableEnded) stream.end()
+    }
+  }
+  return { ...effectForm(stream, failure), pushForm }
+}
+
+/**
+ * The Effect form over the same stream, for code that receives and sends chunks itself (test
+ * peers): listening starts at the first `receive`.
+ */
+const effectForm = (stream: Duplex, failure: (cause: unknown) => TransportError): Omit<Transport, "pushForm"> => {
+  const chunks: Array<Uint8Array> = []
+  let listening = false
+  let ended = false
+  let error: TransportError | undefined
+  // Every receive waiting: each wakes on a change and takes its turn (concurrent receives queue).
+  const waiters = new Set<() => void>()
+  const wake = () => {
+    const woken = Array.from(waiters)
+    waiters.clear()
+    for (const w of woken) w()
+  }
+  const listen = () => {
+    if (listening) return
+    listening = true
+    stream.on("data", (chunk: Uint8Array) => {
+      chunks.push(chunk)
+      if (chunks.length >= HIGH_WATER) stream.pause()
+      wake()
+    })
+    stream.once("end", () => {
+      ended = true
+      wake()
+    })
+    stream.once("close", () => {
+      ended = true
+      wake()
+    })
+    stream.on("error", (cause) => {
+      error ??= failure(cause)
+      wake()
+    })
+  }
   const receive: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
+    listen()
     const chunk = chunks.shift()
     if (chunk !== undefined) {
       if (chunks.length < HIGH_WATER / 2 && stream.isPaused()) stream.resume()
       return Effect.succeed(Option.some(chunk))
     }
-    if (failure !== undefined) return Effect.fail(failure)
+    if (error !== undefined) return Effect.fail(error)
     if (ended) return Effect.succeed(Option.none())
     return Effect.zipRight(
       Effect.async<void>((resume) => {
-        waiter = () => resume(Effect.void)
-        return Effect.sync(() => {
-          waiter = undefined
-        })
+        const waiter = () => resume(Effect.void)
+        waiters.add(waiter)
+        return Effect.sync(() => waiters.delete(waiter))
       }),
       receive
     )
   })
-
   return {
     send: (bytes) =>
       Effect.async<void, TransportError>((resume) => {
@@ -109,8 +190,7 @@ const make = (stream: Duplex): Transport => {
           return resume(Effect.fail(new TransportError({ reason: "Closed" })))
         }
         // Resolve once the chunk is handed to the kernel: natural backpressure for bulk writes.
-        stream.write(bytes, (error) =>
-          resume(error ? Effect.fail(new TransportError({ reason: "Failed", cause: error })) : Effect.void))
+        stream.write(bytes, (cause) => resume(cause ? Effect.fail(failure(cause)) : Effect.void))
       }),
     receive,
     end: Effect.sync(() => {

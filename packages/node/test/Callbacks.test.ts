@@ -6,11 +6,11 @@
  * and every native handle is freed once when the scope closes.
  */
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
-import type { VerifyStep } from "@effect-openssl/core/OpenSsl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import type { SslError, TlsError, VerifyError } from "@effect-openssl/core/SslError"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import type { VerifyStep } from "@effect-openssl/core/TlsInfo"
 import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -193,7 +193,7 @@ const failureCases: ReadonlyArray<FailureCase> = [
     accept: { clientHello: () => Effect.fail(boom) },
     check: (_, client, server) => {
       const error = tlsError(server, "Callback")
-      assert.strictEqual(error.operation, "onClientHello")
+      assert.strictEqual(error.operation, "clientHello")
       assert.strictEqual(thrown(error), boom)
       alerted(client, Alert.handshakeFailure)
     }
@@ -649,13 +649,29 @@ layer(TestOpenSsl, { excludeTestServices: true })("Callbacks", (it) => {
         assert.strictEqual(info.server.alpnProtocol, "héllo-✓")
       }))
 
-    it.scoped("undefined declines: no ALPN on either side, the handshake goes on", () =>
+    it.scoped("no protocol in common is refused with no_application_protocol (120), as RFC 7301 §3.2 requires", () =>
       Effect.gen(function*() {
         const server = yield* SslContext.make({ ...serverOptions, alpnProtocols: ["h2"] })
-        const client = yield* SslContext.make({ ...clientOptions, alpnProtocols: ["h2"] })
-        const info = yield* exchange(client, server, { hostName: "localhost" }, { alpnSelect: () => undefined })
+        const client = yield* SslContext.make({ ...clientOptions, alpnProtocols: ["http/1.1"] })
+        const byDefault = yield* Effect.scoped(attempt(client, server))
+        tlsError(byDefault.server, "Protocol")
+        alerted(byDefault.client, Alert.noApplicationProtocol)
+        const declined = yield* Effect.scoped(attempt(client, server, {}, { alpnSelect: () => undefined }))
+        alerted(declined.client, Alert.noApplicationProtocol)
+      }))
+
+    it.scoped("alpnMismatch: \"continue\" goes on without ALPN on either side", () =>
+      Effect.gen(function*() {
+        const server = yield* SslContext.make({ ...serverOptions, alpnProtocols: ["h2"] })
+        const client = yield* SslContext.make({ ...clientOptions, alpnProtocols: ["http/1.1"] })
+        const info = yield* exchange(client, server, { hostName: "localhost" }, { alpnMismatch: "continue" })
         assert.strictEqual(info.client.alpnProtocol, undefined)
         assert.strictEqual(info.server.alpnProtocol, undefined)
+        const declined = yield* exchange(client, server, { hostName: "localhost" }, {
+          alpnSelect: () => undefined,
+          alpnMismatch: "continue"
+        })
+        assert.strictEqual(declined.server.alpnProtocol, undefined)
       }))
 
     it.scoped("a client that offers nothing never reaches the callback", () =>
@@ -668,25 +684,24 @@ layer(TestOpenSsl, { excludeTestServices: true })("Callbacks", (it) => {
   })
 
   describe("new-session callback", () => {
-    it.scoped("TLSv1.3: tickets arrive after the handshake, one per NewSessionTicket", () =>
+    it.scoped("TLSv1.3: tickets arrive after the handshake, are processed as they come, one per NewSessionTicket", () =>
       Effect.gen(function*() {
         const server = yield* SslContext.make({ ...serverOptions, maxProtocol: "TLSv1.3" })
         const client = yield* SslContext.make(clientOptions)
         const [c, s] = yield* connectedPair(client, server)
-        // The handshake is done but the client has not read the tickets yet.
-        assert.strictEqual(c.engine.sessionsSeen(), 0)
-        assert.isTrue(Option.isNone(yield* c.session))
+        // Tickets come after the handshake and are processed as they arrive, whether or not the
+        // client reads: waiting for them needs no read.
         const session = yield* c.awaitSession("2 seconds")
         assert.isTrue(Option.isSome(session))
         // OpenSSL sends two tickets by default, in one flight: one read processes both.
-        assert.strictEqual(c.engine.sessionsSeen(), 2)
+        assert.strictEqual(c.engine.sessionsSeen, 2)
         assert.isTrue(yield* SslSession.isResumable(Option.getOrThrow(session)))
         // The server's callback saw the sessions it issued.
-        assert.strictEqual(s.engine.sessionsSeen(), 2)
+        assert.strictEqual(s.engine.sessionsSeen, 2)
         // Application data after the tickets is still read in order, and brings no new session.
         yield* s.write(bytes("after the tickets"))
         assert.strictEqual(text(Option.getOrThrow(yield* c.read)), "after the tickets")
-        assert.strictEqual(c.engine.sessionsSeen(), 2)
+        assert.strictEqual(c.engine.sessionsSeen, 2)
       }))
 
     it.scoped("TLSv1.2: the session is there as soon as the handshake is done", () =>
@@ -694,12 +709,12 @@ layer(TestOpenSsl, { excludeTestServices: true })("Callbacks", (it) => {
         const server = yield* SslContext.make({ ...serverOptions, maxProtocol: "TLSv1.2" })
         const client = yield* SslContext.make(clientOptions)
         const [c] = yield* connectedPair(client, server)
-        assert.strictEqual(c.engine.sessionsSeen(), 1)
+        assert.strictEqual(c.engine.sessionsSeen, 1)
         const session = yield* c.session
         assert.isTrue(yield* SslSession.isResumable(Option.getOrThrow(session)))
         // awaitSession does not wait for another one.
         assert.isTrue(Option.isSome(yield* c.awaitSession("2 seconds")))
-        assert.strictEqual(c.engine.sessionsSeen(), 1)
+        assert.strictEqual(c.engine.sessionsSeen, 1)
       }))
   })
 })

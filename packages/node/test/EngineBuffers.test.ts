@@ -1,22 +1,22 @@
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
-import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as TlsEngine from "@effect-openssl/core/TlsEngine"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { clientOptions, serverOptions, TestOpenSsl } from "./util.js"
 
-type Engine = TlsConnection.TlsEngine
+type Engine = TlsEngine.TlsEngine
 
 /** Two engines over memory, bytes moved through one reused wire buffer. */
 const enginePair = Effect.gen(function*() {
   const client = yield* SslContext.make(clientOptions)
   const server = yield* SslContext.make(serverOptions)
-  const c = yield* TlsConnection.engine(
+  const c = yield* TlsEngine.make(
     yield* Ssl.make(client, { hostName: "localhost", verifyHost: "localhost" }),
     { role: "client" }
   )
-  const s = yield* TlsConnection.engine(yield* Ssl.make(server), { role: "server" })
+  const s = yield* TlsEngine.make(yield* Ssl.make(server), { role: "server" })
   const wire = new Uint8Array(64 * 1024)
   const move = (from: Engine, to: Engine) =>
     Effect.flatMap(from.takeOutputInto(wire), (n) => n === 0 ? Effect.void : to.feed(wire.subarray(0, n)))

@@ -64,16 +64,16 @@ const issueChain = (
   keyType: KeyType,
   leaf?: Partial<Omit<CertificateRequest, "key" | "issuer">>
 ): Chain => {
-  const rootKey = pki.pkiGenerateKey(keyType)
-  const root = pki.pkiIssueCertificate({
+  const rootKey = pki.generateKey(keyType)
+  const root = pki.issueCertificate({
     subject: { commonName: "Test Root", organization: "effect-openssl" },
     key: rootKey,
     ...valid,
     isCa: true,
     pathLength: 1
   })
-  const intermediateKey = pki.pkiGenerateKey(keyType)
-  const intermediate = pki.pkiIssueCertificate({
+  const intermediateKey = pki.generateKey(keyType)
+  const intermediate = pki.issueCertificate({
     subject: { commonName: "Test Intermediate" },
     key: intermediateKey,
     ...valid,
@@ -81,8 +81,8 @@ const issueChain = (
     pathLength: 0,
     issuer: { certificate: root, key: rootKey }
   })
-  const leafKey = pki.pkiGenerateKey(keyType)
-  const leafPem = pki.pkiIssueCertificate({
+  const leafKey = pki.generateKey(keyType)
+  const leafPem = pki.issueCertificate({
     subject: { commonName: "localhost" },
     key: leafKey,
     subjectAltNames: ["DNS:localhost", "IP:127.0.0.1"],
@@ -110,26 +110,26 @@ const rejection = (f: () => unknown): InvalidOptionError => {
 
 describe("pkiGenerateKey", () => {
   it("P-256, Ed25519 and RSA-2048 keys as PKCS#8 PEM", () => {
-    const p256 = createPrivateKey(Redacted.value(pki.pkiGenerateKey("P-256")))
+    const p256 = createPrivateKey(Redacted.value(pki.generateKey("P-256")))
     assert.strictEqual(p256.asymmetricKeyType, "ec")
     assert.strictEqual(p256.asymmetricKeyDetails?.namedCurve, "prime256v1")
-    const ed25519 = createPrivateKey(Redacted.value(pki.pkiGenerateKey("Ed25519")))
+    const ed25519 = createPrivateKey(Redacted.value(pki.generateKey("Ed25519")))
     assert.strictEqual(ed25519.asymmetricKeyType, "ed25519")
-    const rsa = createPrivateKey(Redacted.value(pki.pkiGenerateKey("RSA-2048")))
+    const rsa = createPrivateKey(Redacted.value(pki.generateKey("RSA-2048")))
     assert.strictEqual(rsa.asymmetricKeyType, "rsa")
     assert.strictEqual(rsa.asymmetricKeyDetails?.modulusLength, 2048)
     for (const type of keyTypes) {
-      const pem = Redacted.value(pki.pkiGenerateKey(type))
+      const pem = Redacted.value(pki.generateKey(type))
       assert.match(pem, /^-----BEGIN PRIVATE KEY-----\n[\s\S]+\n-----END PRIVATE KEY-----\n$/)
     }
   })
 
   it("fresh keys each time", () => {
-    assert.notStrictEqual(Redacted.value(pki.pkiGenerateKey("P-256")), Redacted.value(pki.pkiGenerateKey("P-256")))
+    assert.notStrictEqual(Redacted.value(pki.generateKey("P-256")), Redacted.value(pki.generateKey("P-256")))
   })
 
   it("an unknown key type is an InvalidOptionError", () => {
-    const error = rejection(() => pki.pkiGenerateKey("DSA-1024" as KeyType))
+    const error = rejection(() => pki.generateKey("DSA-1024" as KeyType))
     assert.strictEqual(error.option, "keyType")
   })
 })
@@ -238,8 +238,8 @@ describe("pkiIssueCertificate", () => {
 
   it("a self-signed certificate: untrusted, openssl verify rejects it; trusted, it verifies", () => {
     for (const type of keyTypes) {
-      const key = pki.pkiGenerateKey(type)
-      const pem = pki.pkiIssueCertificate({
+      const key = pki.generateKey(type)
+      const pem = pki.issueCertificate({
         subject: { commonName: "localhost" },
         key,
         subjectAltNames: ["DNS:localhost"],
@@ -259,9 +259,9 @@ describe("pkiIssueCertificate", () => {
 
   it("a wrong host name: the SAN does not match localhost", () => {
     const { intermediate, intermediateKey, root } = chainOf("P-256")
-    const pem = pki.pkiIssueCertificate({
+    const pem = pki.issueCertificate({
       subject: { commonName: "wrong.example" },
-      key: pki.pkiGenerateKey("P-256"),
+      key: pki.generateKey("P-256"),
       subjectAltNames: ["DNS:wrong.example"],
       ...valid,
       isCa: false,
@@ -283,9 +283,9 @@ describe("pkiIssueCertificate", () => {
   it("the serial number and the extended key usage as requested; random serials otherwise", () => {
     const { intermediate, intermediateKey } = chainOf("P-256")
     const issue = (serialNumber?: bigint) =>
-      new X509Certificate(pki.pkiIssueCertificate({
+      new X509Certificate(pki.issueCertificate({
         subject: { commonName: "client" },
-        key: pki.pkiGenerateKey("P-256"),
+        key: pki.generateKey("P-256"),
         ...valid,
         isCa: false,
         extendedKeyUsage: ["clientAuth", "serverAuth"],
@@ -305,7 +305,7 @@ describe("pkiIssueCertificate", () => {
     const { intermediate, intermediateKey, root, rootKey } = chainOf("P-256")
     const base: CertificateRequest = {
       subject: { commonName: "localhost" },
-      key: pki.pkiGenerateKey("P-256"),
+      key: pki.generateKey("P-256"),
       ...valid,
       isCa: false,
       issuer: { certificate: intermediate, key: intermediateKey }
@@ -330,7 +330,7 @@ describe("pkiIssueCertificate", () => {
         [{ extendedKeyUsage: ["codeSigning" as "serverAuth"] }, "extendedKeyUsage[0]", false]
       ]
       cases.forEach(([override, option, fromOpenSsl], i) => {
-        const error = rejection(() => pki.pkiIssueCertificate({ ...base, ...override }))
+        const error = rejection(() => pki.issueCertificate({ ...base, ...override }))
         assert.strictEqual(error.option, option, `case ${i}`)
         if (fromOpenSsl) {
           assert.instanceOf(error.cause, OpenSslError, option)
@@ -341,7 +341,7 @@ describe("pkiIssueCertificate", () => {
         assert.strictEqual(native.ERR_get_error(), 0, `${option}: the error queue is left empty`)
       })
       // The base request itself is fine.
-      assert.isTrue(opensslVerify(pki.pkiIssueCertificate(base), { trusted: root, untrusted: intermediate }).ok)
+      assert.isTrue(opensslVerify(pki.issueCertificate(base), { trusted: root, untrusted: intermediate }).ok)
     })
   })
 
@@ -409,8 +409,8 @@ describe("pkiIssueCertificate", () => {
       const { intermediate, intermediateKey, rootKey } = chainOf("P-256")
       const t = tracked()
       for (const type of keyTypes) {
-        const key = t.pki.pkiGenerateKey(type)
-        t.pki.pkiIssueCertificate({
+        const key = t.pki.generateKey(type)
+        t.pki.issueCertificate({
           subject: { commonName: "localhost" },
           key,
           subjectAltNames: ["DNS:localhost"],
@@ -418,9 +418,9 @@ describe("pkiIssueCertificate", () => {
           isCa: false,
           issuer: { certificate: intermediate, key: intermediateKey }
         })
-        t.pki.pkiIssueCertificate({ subject: { commonName: "self" }, key, ...valid, isCa: true })
+        t.pki.issueCertificate({ subject: { commonName: "self" }, key, ...valid, isCa: true })
       }
-      const key = t.pki.pkiGenerateKey("P-256")
+      const key = t.pki.generateKey("P-256")
       const failing: ReadonlyArray<Partial<CertificateRequest>> = [
         { issuer: { certificate: intermediate, key: rootKey } },
         { issuer: { certificate: "junk", key: intermediateKey } },
@@ -429,7 +429,7 @@ describe("pkiIssueCertificate", () => {
       ]
       for (const override of failing) {
         rejection(() =>
-          t.pki.pkiIssueCertificate({
+          t.pki.issueCertificate({
             subject: { commonName: "localhost" },
             key,
             ...valid,
@@ -447,9 +447,9 @@ describe("pkiIssueCertificate", () => {
       const { intermediate, intermediateKey } = chainOf("P-256")
       const t = tracked({ X509_sign: () => 0 })
       try {
-        t.pki.pkiIssueCertificate({
+        t.pki.issueCertificate({
           subject: { commonName: "localhost" },
-          key: t.pki.pkiGenerateKey("Ed25519"),
+          key: t.pki.generateKey("Ed25519"),
           ...valid,
           isCa: false,
           issuer: { certificate: intermediate, key: intermediateKey }
@@ -471,8 +471,8 @@ layer(TestOpenSsl)("issued certificates in TLS", (it) => {
     (type) =>
       Effect.gen(function*() {
         const chain = chainOf(type)
-        const clientKey = pki.pkiGenerateKey(type)
-        const clientCert = pki.pkiIssueCertificate({
+        const clientKey = pki.generateKey(type)
+        const clientCert = pki.issueCertificate({
           subject: { commonName: "client" },
           key: clientKey,
           ...valid,

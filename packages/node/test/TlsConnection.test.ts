@@ -3,6 +3,7 @@ import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as TlsEngine from "@effect-openssl/core/TlsEngine"
 import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -112,9 +113,9 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
     Effect.gen(function*() {
       const client = yield* SslContext.make(clientOptions)
       const ssl = yield* Ssl.make(client)
-      yield* TlsConnection.engine(ssl, { role: "client" })
+      yield* TlsEngine.make(ssl, { role: "client" })
       const ref = yield* Ssl.upRef(ssl)
-      const error = yield* Effect.flip(TlsConnection.engine(ref, { role: "client" }))
+      const error = yield* Effect.flip(TlsEngine.make(ref, { role: "client" }))
       assert.strictEqual(error._tag === "TlsError" && error.reason, "DriverConflict")
     }))
 

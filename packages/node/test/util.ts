@@ -33,7 +33,7 @@ export const recordFrees: Effect.Effect<Array<FreeEvent>, never, OpenSsl | Scope
     Effect.acquireRelease(
       Effect.sync(() => {
         const events: Array<FreeEvent> = []
-        const stop = openssl.observeFrees((event) => events.push(event))
+        const stop = openssl.frees!.observe((event) => events.push(event))
         return { events, stop }
       }),
       ({ stop }) => Effect.sync(stop)
@@ -53,9 +53,9 @@ export const startHandshake = (ssl: Ssl.Ssl): Effect.Effect<void, SslError> =>
     try: () => {
       const openssl = Ssl.openSslOf(ssl)
       const ref = Ssl.unsafeNativeRef(ssl)
-      openssl.sslAttachMemory(ref)
-      openssl.sslSetRole(ref, "client")
-      openssl.sslHandshake(ref)
+      openssl.handshake.attachMemory(ref)
+      openssl.handles.sslSetRole(ref, "client")
+      openssl.handshake.step(ref)
     },
     catch: (e) => e as SslError
   })
@@ -71,13 +71,13 @@ export const handshakePair = (client: Ssl.Ssl, server: Ssl.Ssl): Effect.Effect<n
       const c = Ssl.unsafeNativeRef(client)
       const s = Ssl.unsafeNativeRef(server)
       for (const [ref, role] of [[c, "client"], [s, "server"]] as const) {
-        openssl.sslAttachMemory(ref)
-        openssl.sslSetRole(ref, role)
+        openssl.handshake.attachMemory(ref)
+        openssl.handles.sslSetRole(ref, role)
       }
       const buffer = new Uint8Array(64 * 1024)
       const move = (from: typeof c, to: typeof c) => {
-        for (let n = openssl.sslDrain(from, buffer); n > 0; n = openssl.sslDrain(from, buffer)) {
-          openssl.sslFeed(to, buffer.subarray(0, n))
+        for (let n = openssl.io!.drain(from, buffer); n > 0; n = openssl.io!.drain(from, buffer)) {
+          openssl.io!.feed(to, buffer.subarray(0, n))
         }
       }
       let clientDone = false
@@ -85,9 +85,9 @@ export const handshakePair = (client: Ssl.Ssl, server: Ssl.Ssl): Effect.Effect<n
       let flights = 0
       while (!(clientDone && serverDone)) {
         if (++flights > 20) throw new Error("handshake did not converge")
-        clientDone = openssl.sslHandshake(c) === "done"
+        clientDone = openssl.handshake.step(c) === "done"
         move(c, s)
-        serverDone = openssl.sslHandshake(s) === "done"
+        serverDone = openssl.handshake.step(s) === "done"
         move(s, c)
       }
       return flights

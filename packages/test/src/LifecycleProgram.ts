@@ -155,7 +155,8 @@ const skipped: Outcome = { _tag: "Skipped" }
  */
 export const run = (program: Program): Effect.Effect<Trace, UnsupportedError, OpenSsl> =>
   Effect.flatMap(OpenSsl, (openssl) => {
-    if (!openssl.features.freeObservation) {
+    const observation = openssl.frees
+    if (observation === undefined) {
       return Effect.fail(
         new UnsupportedError({
           operation: "observeFrees",
@@ -166,7 +167,7 @@ export const run = (program: Program): Effect.Effect<Trace, UnsupportedError, Op
     return Effect.acquireUseRelease(
       Effect.sync(() => {
         const frees: Array<FreeEvent> = []
-        return { frees, stop: openssl.observeFrees((event) => frees.push(event)) }
+        return { frees, stop: observation.observe((event) => frees.push(event)) }
       }),
       ({ frees }) => interpret(program, frees),
       ({ stop }) => Effect.sync(stop)
@@ -321,20 +322,21 @@ const interpret = (program: Program, frees: Array<FreeEvent>) =>
           const outcome = op._tag === "Start"
             ? yield* settle(
               raw(holder.value, (openssl, ref) => {
-                openssl.sslAttachMemory(ref)
-                openssl.sslSetRole(ref, op.role)
-                return openssl.sslHandshake(ref)
+                openssl.handshake.attachMemory(ref)
+                openssl.handles.sslSetRole(ref, op.role)
+                return openssl.handshake.step(ref)
               }),
               step
             )
             : op._tag === "AttachMemory"
-            ? yield* settle(raw(holder.value, (openssl, ref) => openssl.sslAttachMemory(ref)), done)
+            ? yield* settle(raw(holder.value, (openssl, ref) => openssl.handshake.attachMemory(ref)), done)
             : op._tag === "SetRole"
-            ? yield* settle(raw(holder.value, (openssl, ref) => openssl.sslSetRole(ref, op.role)), done)
+            ? yield* settle(raw(holder.value, (openssl, ref) => openssl.handles.sslSetRole(ref, op.role)), done)
             : op._tag === "Handshake"
-            ? yield* settle(raw(holder.value, (openssl, ref) => openssl.sslHandshake(ref)), step)
+            ? yield* settle(raw(holder.value, (openssl, ref) => openssl.handshake.step(ref)), step)
             : yield* settle(
-              raw(holder.value, (openssl, ref) => openssl.sslSetHostName(ref, { _tag: "DnsName", name: op.hostName })),
+              raw(holder.value, (openssl, ref) =>
+                openssl.handles.sslSetHostName(ref, { _tag: "DnsName", name: op.hostName })),
               done
             )
           record(op._tag, outcome)
@@ -343,8 +345,12 @@ const interpret = (program: Program, frees: Array<FreeEvent>) =>
       }
     }
     // Handles first, newest first, then contexts: a fixed order, so frees at the end compare too.
-    for (const holder of [...handles].reverse()) yield* Scope.close(holder.scope, Exit.void)
-    for (const holder of [...contexts].reverse()) yield* Scope.close(holder.scope, Exit.void)
+    for (const holder of [...handles].reverse()) {
+      yield* Scope.close(holder.scope, Exit.void)
+    }
+    for (const holder of [...contexts].reverse()) {
+      yield* Scope.close(holder.scope, Exit.void)
+    }
     record("End", { _tag: "Succeeded", value: { _tag: "Done" } })
     return trace
   })

@@ -26,8 +26,9 @@
  * double free throws `ReleasedHandleError`; a server handshake step after a fatal error without
  * BIOs (a NULL dereference inside OpenSSL 3.0 and 3.5) throws `OpenSslError` caused by
  * `WouldCrash`. Everything that needs a TLS engine or cryptography (records, reads and writes,
- * sessions, callbacks, certificates, keying material) throws `UnsupportedError` naming the
- * operation. `Settings.ciphers` is always empty: the model does not expand cipher strings.
+ * sessions, callbacks, certificates, keying material) is absent: the model provides the
+ * `handles`, `handshake` and `frees` capability records only, and the core fails with
+ * `UnsupportedError` naming the operation that needed another. `Settings.ciphers` is always empty: the model does not expand cipher strings.
  *
  * @since 0.1.0
  */
@@ -68,10 +69,11 @@ export const WouldCrash: typeof internal.WouldCrash = internal.WouldCrash
 export type WouldCrash = internal.WouldCrash
 
 /**
- * The operations the model implements. Every other member of `OpenSsl` throws an
- * `UnsupportedError` naming the operation.
+ * The capability records the model provides: `handles`, `handshake` and `frees`. It has no
+ * `io`, `sessions` or `pki` (they are `undefined`); the core fails with `UnsupportedError`
+ * naming the operation that needed one.
  *
  * @since 0.1.0
  * @category models
  */
-export const modelled: ReadonlyArray<keyof OpenSsl> = internal.modelled
+export const capabilities: ReadonlyArray<keyof OpenSsl> = internal.capabilities

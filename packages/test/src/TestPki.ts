@@ -174,13 +174,14 @@ const resolveValidity = (validity: Validity, now: number): { readonly notBefore:
 const subjectAltNames = (hostNames: ReadonlyArray<string>): Array<string> =>
   hostNames.map((name) => isIP(name) === 0 ? `DNS:${name}` : `IP:${name}`)
 
+/** One call of the binding's `pki` capability, its throw a typed failure. */
 const binding = <A>(
   operation: string,
-  f: (openssl: OpenSsl.OpenSsl) => A
+  f: (pki: OpenSsl.Pki) => A
 ): Effect.Effect<A, SslError, OpenSsl.OpenSsl> =>
   Effect.flatMap(OpenSsl.OpenSsl, (openssl) =>
     Effect.try({
-      try: () => f(openssl),
+      try: () => f(OpenSsl.capability(openssl, "pki", operation)),
       // The binding throws SslError values only; anything else is a binding bug, kept as the cause.
       catch: (e) => isSslError(e) ? e : new OpenSslError({ operation, entries: [], cause: e })
     }))
@@ -192,7 +193,7 @@ const binding = <A>(
  * @category constructors
  */
 export const generateKey = (keyType: KeyType): Effect.Effect<Redacted.Redacted<string>, SslError, OpenSsl.OpenSsl> =>
-  binding("pkiGenerateKey", (openssl) => openssl.pkiGenerateKey(keyType))
+  binding("generateKey", (pki) => pki.generateKey(keyType))
 
 /**
  * Issue a certificate with a fresh key: signed by `issuer`, or self-signed. The building block
@@ -209,8 +210,8 @@ export const issue = (options: IssueOptions): Effect.Effect<Issued, SslError, Op
     // TestClock (which starts at 0) would issue certificates that expired decades ago.
     const { notAfter, notBefore } = resolveValidity(options.validity ?? "valid", Date.now())
     const issuer = options.issuer
-    const certificate = yield* binding("pkiIssueCertificate", (openssl) =>
-      openssl.pkiIssueCertificate({
+    const certificate = yield* binding("issueCertificate", (pki) =>
+      pki.issueCertificate({
         subject: { commonName: options.commonName, organization: options.organization },
         key,
         subjectAltNames: options.subjectAltNames,

@@ -13,7 +13,7 @@ const recordFrees = Effect.flatMap(OpenSsl, (openssl) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const events: Array<FreeEvent> = []
-      return { events, stop: openssl.observeFrees((e) => events.push(e)) }
+      return { events, stop: openssl.frees!.observe((e) => events.push(e)) }
     }),
     ({ stop }) => Effect.sync(stop)
   ).pipe(Effect.map(({ events }) => events)))
@@ -35,7 +35,7 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
     Effect.gen(function*() {
       const openssl = yield* OpenSsl
       assert.strictEqual(openssl.implementation, "model")
-      assert.isTrue(openssl.features.freeObservation)
+      assert.isDefined(openssl.frees)
       assert.include(openssl.features.optionFlags, "NO_TICKET")
     }))
 
@@ -126,16 +126,24 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
     it.effect("a use after free or a double free throws instead of crashing", () =>
       Effect.gen(function*() {
         const openssl = yield* OpenSsl
-        const ctx = openssl.contextNew(yield* contextConfig)
-        const ssl = openssl.sslNew(ctx)
-        openssl.sslFree(ssl)
-        openssl.contextFree(ctx)
-        for (const call of [() => openssl.sslUpRef(ssl), () => openssl.sslFree(ssl), () => openssl.sslNew(ctx)]) {
+        const ctx = openssl.handles.contextNew(yield* contextConfig)
+        const ssl = openssl.handles.sslNew(ctx)
+        openssl.handles.sslFree(ssl)
+        openssl.handles.contextFree(ctx)
+        for (
+          const call of [() => openssl.handles.sslUpRef(ssl), () =>
+            openssl.handles.sslFree(ssl), () =>
+            openssl.handles.sslNew(ctx)]
+        ) {
           const error = thrown(call)
           assert.strictEqual((error as { _tag: string })._tag, "ReleasedHandleError")
         }
-        const forged = thrown(() => openssl.sslInBefore({ kind: "SSL", address: 1n, id: ssl.id }))
+        const forged = thrown(() =>
+          openssl.handles.sslInBefore({ ...ssl, address: 1n })
+        )
         assert.include(String((forged as Error).message), "no live SSL")
+        const foreign = thrown(() => openssl.handles.sslInBefore({ ...ssl, owner: {} }))
+        assert.include(String((foreign as Error).message), "belongs to another OpenSsl")
       }))
   })
 
@@ -161,8 +169,8 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
         const ssl = yield* Ssl.make(ctx, { role: "client" })
         yield* SslContext.release(ctx)
         const openssl = Ssl.openSslOf(ssl)
-        openssl.sslAttachMemory(ref(ssl))
-        assert.strictEqual(openssl.sslHandshake(ref(ssl)), "want-read")
+        openssl.handshake.attachMemory(ref(ssl))
+        assert.strictEqual(openssl.handshake.step(ref(ssl)), "want-read")
         const result = yield* Ssl.dup(ssl)
         assert.strictEqual(result._tag, "Shared")
         assert.isTrue(Ssl.sameObject(result.ssl, ssl))
@@ -177,12 +185,12 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
         const ctx = yield* SslContext.make({ role: "server" })
         const ssl = yield* Ssl.make(ctx)
         const openssl = Ssl.openSslOf(ssl)
-        openssl.sslAttachMemory(ref(ssl))
+        openssl.handshake.attachMemory(ref(ssl))
         assert.strictEqual((yield* Ssl.settings(ssl)).mode, 7)
         const copy = yield* Ssl.dup(ssl)
         assert.strictEqual(copy._tag, "Duplicated")
         assert.strictEqual((yield* Ssl.settings(copy.ssl)).mode, 7)
-        openssl.sslAttachMemory(ref(copy.ssl))
+        openssl.handshake.attachMemory(ref(copy.ssl))
       }))
   })
 
@@ -193,14 +201,14 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
         for (const role of ["client", "server"] as const) {
           const ssl = yield* Ssl.make(ctx, { role })
           const openssl = Ssl.openSslOf(ssl)
-          openssl.sslAttachMemory(ref(ssl))
-          assert.isTrue(openssl.sslInBefore(ref(ssl)))
-          assert.strictEqual(openssl.sslHandshake(ref(ssl)), "want-read")
-          assert.strictEqual(openssl.sslHandshake(ref(ssl)), "want-read")
-          assert.isFalse(openssl.sslInBefore(ref(ssl)))
+          openssl.handshake.attachMemory(ref(ssl))
+          assert.isTrue(openssl.handles.sslInBefore(ref(ssl)))
+          assert.strictEqual(openssl.handshake.step(ref(ssl)), "want-read")
+          assert.strictEqual(openssl.handshake.step(ref(ssl)), "want-read")
+          assert.isFalse(openssl.handles.sslInBefore(ref(ssl)))
           // Setting the role again clears the state machine, as SSL_set_accept_state does.
-          openssl.sslSetRole(ref(ssl), role)
-          assert.isTrue(openssl.sslInBefore(ref(ssl)))
+          openssl.handles.sslSetRole(ref(ssl), role)
+          assert.isTrue(openssl.handles.sslInBefore(ref(ssl)))
         }
       }))
 
@@ -215,51 +223,51 @@ layer(OpenSslModel.layer)("OpenSslModel", (it) => {
         const openssl = yield* OpenSsl
 
         const noRole = ref(yield* Ssl.make(client))
-        openssl.sslAttachMemory(noRole)
-        assert.deepStrictEqual(detail(thrown(() => openssl.sslHandshake(noRole))), [
+        openssl.handshake.attachMemory(noRole)
+        assert.deepStrictEqual(detail(thrown(() => openssl.handshake.step(noRole))), [
           "TlsError",
           "Protocol",
           "connection type not set"
         ])
-        assert.isTrue(openssl.sslInBefore(noRole))
+        assert.isTrue(openssl.handles.sslInBefore(noRole))
 
         const wrongMethod = ref(yield* Ssl.make(client, { role: "server" }))
         assert.deepStrictEqual(
-          detail(thrown(() => openssl.sslHandshake(wrongMethod)))[2],
+          detail(thrown(() => openssl.handshake.step(wrongMethod)))[2],
           "called a function you should not call"
         )
 
         // A client without BIOs could not write its ClientHello: started, and it can retry.
         const bareClient = ref(yield* Ssl.make(client, { role: "client" }))
-        assert.deepStrictEqual(detail(thrown(() => openssl.sslHandshake(bareClient))), [
+        assert.deepStrictEqual(detail(thrown(() => openssl.handshake.step(bareClient))), [
           "TlsError",
           "UnexpectedEof",
           undefined
         ])
-        assert.isFalse(openssl.sslInBefore(bareClient))
-        openssl.sslAttachMemory(bareClient)
-        assert.strictEqual(openssl.sslHandshake(bareClient), "want-read")
+        assert.isFalse(openssl.handles.sslInBefore(bareClient))
+        openssl.handshake.attachMemory(bareClient)
+        assert.strictEqual(openssl.handshake.step(bareClient), "want-read")
 
         // A server without BIOs fails fatally; OpenSSL would crash on the next step without BIOs.
         const bareServer = ref(yield* Ssl.make(server, { role: "server" }))
-        assert.deepStrictEqual(detail(thrown(() => openssl.sslHandshake(bareServer))), [
+        assert.deepStrictEqual(detail(thrown(() => openssl.handshake.step(bareServer))), [
           "TlsError",
           "Protocol",
           "read bio not set"
         ])
-        const crash = thrown(() => openssl.sslHandshake(bareServer)) as { _tag: string; cause: unknown }
+        const crash = thrown(() => openssl.handshake.step(bareServer)) as { _tag: string; cause: unknown }
         assert.strictEqual(crash._tag, "OpenSslError")
         assert.instanceOf(crash.cause, OpenSslModel.WouldCrash)
-        openssl.sslAttachMemory(bareServer)
-        assert.deepStrictEqual(detail(thrown(() => openssl.sslHandshake(bareServer)))[1], "UnexpectedEof")
+        openssl.handshake.attachMemory(bareServer)
+        assert.deepStrictEqual(detail(thrown(() => openssl.handshake.step(bareServer)))[1], "UnexpectedEof")
       }))
 
     it.scoped("a second attach is a driver conflict", () =>
       Effect.gen(function*() {
         const ssl = yield* Ssl.make(yield* SslContext.make({ role: "client" }))
         const openssl = Ssl.openSslOf(ssl)
-        openssl.sslAttachMemory(ref(ssl))
-        const error = thrown(() => openssl.sslAttachMemory(ref(ssl))) as { _tag: string; reason: string }
+        openssl.handshake.attachMemory(ref(ssl))
+        const error = thrown(() => openssl.handshake.attachMemory(ref(ssl))) as { _tag: string; reason: string }
         assert.deepStrictEqual([error._tag, error.reason], ["TlsError", "DriverConflict"])
       }))
   })
@@ -296,10 +304,11 @@ describe("OpenSslModel.make", () => {
       const one = yield* OpenSslModel.make
       const two = yield* OpenSslModel.make
       const config = yield* contextConfig.pipe(Effect.provide(OpenSslModel.layer))
-      const a = one.contextNew(config)
-      const b = two.contextNew(config)
+      const a = one.handles.contextNew(config)
+      const b = two.handles.contextNew(config)
       assert.strictEqual(a.id, b.id)
-      one.contextFree(a)
-      assert.isTrue(two.sslInBefore(two.sslNew(b)), "freeing in one model leaves the other alone")
+      one.handles.contextFree(a)
+      assert.isTrue(two.handles.sslInBefore(two.handles.sslNew(b)), "freeing in one model leaves the other alone")
+      assert.throws(() => two.handles.sslNew(a), /belongs to another OpenSsl/)
     }))
 })

@@ -5,13 +5,13 @@ import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { CertificateInfo } from "../OpenSsl.js"
-import { OpenSsl } from "../OpenSsl.js"
+import { capability, OpenSsl } from "../OpenSsl.js"
 import type { Certificate, CertificateSet, ConnectionOptions, Options, UnknownNamePolicy } from "../ServerContext.js"
 import * as SslContext from "../SslContext.js"
 import type { SslError } from "../SslError.js"
 import { InvalidOptionError } from "../SslError.js"
 import type { AcceptOptions } from "../TlsConnection.js"
+import type { CertificateInfo } from "../TlsInfo.js"
 import {
   contextOptions,
   loadCertificate,
@@ -113,7 +113,9 @@ const leafInfo = (loaded: LoadedCertificate): Effect.Effect<CertificateInfo, Inv
   Effect.gen(function*() {
     const openssl = yield* OpenSsl
     const der = leafDer(loaded.chain)
-    const info = der === undefined ? undefined : yield* Effect.option(Effect.try(() => openssl.parseCertificate(der)))
+    const info = der === undefined
+      ? undefined
+      : yield* Effect.option(Effect.try(() => capability(openssl, "pki", "ServerContext").parseCertificate(der)))
     if (info === undefined || Option.isNone(info)) {
       return yield* invalid(loaded.chainOption, "cannot parse the leaf certificate")
     }

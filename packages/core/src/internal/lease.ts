@@ -1,6 +1,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type { NativeRef, OpenSsl } from "../OpenSsl.js"
@@ -73,7 +74,11 @@ class HeldRelease extends Held {
   }
 }
 
-const groups = new WeakMap<Scope.Scope, ScopeLeases>()
+/** Per scope, process-wide: two copies of this module in one process share the lists. */
+const groups = globalValue(
+  Symbol.for("@effect-openssl/core/lease/groups"),
+  () => new WeakMap<Scope.Scope, ScopeLeases>()
+)
 
 /**
  * One reference to a native object, owned by exactly one scope. Every use checks that the
@@ -107,13 +112,6 @@ export class Lease extends Held {
     this.group.remove(this)
     this.#registry.drop(this.ref)
     this.free(this.ref)
-  }
-
-  /** The ref, or a typed failure when released. */
-  check(operation: string): Effect.Effect<NativeRef, ReleasedHandleError> {
-    return this.#released
-      ? Effect.fail(new ReleasedHandleError({ kind: this.ref.kind, operation }))
-      : Effect.succeed(this.ref)
   }
 
   /** Run one native operation on the live object. */
@@ -166,10 +164,11 @@ export const acquireLeaseIfAny = <A>(
   operation: string,
   acquire: () => NativeRef | undefined,
   free: (ref: NativeRef) => void,
-  wrap: (lease: Lease) => A
+  wrap: (lease: Lease) => A,
+  site: string | undefined
 ): Effect.Effect<Option.Option<A>, SslError, Scope.Scope> =>
   withGroup((group) => {
-    const held = hold(group, openssl, operation, acquire, free, undefined)
+    const held = hold(group, openssl, operation, acquire, free, site)
     return held instanceof Lease
       ? Effect.succeed(Option.some(wrap(held)))
       : held === undefined

@@ -1,4 +1,3 @@
-import * as Effect from "effect/Effect"
 import type { SslError } from "../SslError.js"
 import { isSslError, OpenSslError } from "../SslError.js"
 
@@ -9,13 +8,3 @@ import { isSslError, OpenSslError } from "../SslError.js"
  */
 export const toSslError = (operation: string, e: unknown): SslError =>
   isSslError(e) ? e : new OpenSslError({ operation, entries: [], cause: e })
-
-/** Run a synchronous binding operation as an Effect. */
-export const native = <A>(operation: string, f: () => A): Effect.Effect<A, SslError> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(f())
-    } catch (e) {
-      return Effect.fail(toSslError(operation, e))
-    }
-  })

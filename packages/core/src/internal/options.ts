@@ -1,7 +1,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import type { ContextConfig, OptionFlag, ProtocolVersion, Role, SessionCacheMode, VerifyMode } from "../OpenSsl.js"
+import type { ContextConfig, ProtocolVersion, Role, SessionCacheMode, VerifyMode } from "../OpenSsl.js"
+import * as OptionFlag from "../OptionFlag.js"
 import type { Options } from "../SslContext.js"
 import { InvalidOptionError } from "../SslError.js"
 
@@ -9,41 +10,6 @@ const roles: ReadonlyArray<Role> = ["client", "server", "any"]
 const protocolOrder: ReadonlyArray<ProtocolVersion> = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 const verifyModes: ReadonlyArray<VerifyMode> = ["none", "peer", "require"]
 const cacheModes: ReadonlyArray<SessionCacheMode> = ["off", "client", "server", "both"]
-
-/** Every named flag, so options can be checked before any native call. */
-export const optionFlags: ReadonlyArray<OptionFlag> = [
-  "NO_EXTENDED_MASTER_SECRET",
-  "CLEANSE_PLAINTEXT",
-  "LEGACY_SERVER_CONNECT",
-  "ENABLE_KTLS",
-  "TLSEXT_PADDING",
-  "SAFARI_ECDHE_ECDSA_BUG",
-  "IGNORE_UNEXPECTED_EOF",
-  "ALLOW_CLIENT_RENEGOTIATION",
-  "DISABLE_TLSEXT_CA_NAMES",
-  "ALLOW_NO_DHE_KEX",
-  "DONT_INSERT_EMPTY_FRAGMENTS",
-  "NO_QUERY_MTU",
-  "COOKIE_EXCHANGE",
-  "NO_TICKET",
-  "CISCO_ANYCONNECT",
-  "NO_SESSION_RESUMPTION_ON_RENEGOTIATION",
-  "NO_COMPRESSION",
-  "ALLOW_UNSAFE_LEGACY_RENEGOTIATION",
-  "NO_ENCRYPT_THEN_MAC",
-  "ENABLE_MIDDLEBOX_COMPAT",
-  "PRIORITIZE_CHACHA",
-  "CIPHER_SERVER_PREFERENCE",
-  "TLS_ROLLBACK_BUG",
-  "NO_ANTI_REPLAY",
-  "NO_SSLv3",
-  "NO_TLSv1",
-  "NO_TLSv1_2",
-  "NO_TLSv1_1",
-  "NO_TLSv1_3",
-  "NO_RENEGOTIATION",
-  "CRYPTOPRO_TLSEXT_BUG"
-]
 
 /**
  * TLS 1.2 suites by default: ECDHE key exchange with AEAD ciphers only, in the order of Mozilla's
@@ -188,7 +154,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
   }
   const flags = options.options ?? []
   if (!Array.isArray(flags)) throw invalid("options", "expected a list of option flags")
-  flags.forEach((flag, i) => oneOf(`options[${i}]`, flag, optionFlags))
+  flags.forEach((flag, i) => oneOf(`options[${i}]`, flag, OptionFlag.all))
   const allowRenegotiation = options.allowRenegotiation === undefined
     ? false
     : boolean("allowRenegotiation", options.allowRenegotiation)
@@ -197,7 +163,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
   }
   // The secure defaults, on top of the caller's flags: no renegotiation unless allowed, and a
   // server picks the TLS 1.2 suite by its own order (the default list is ordered for that).
-  const defaultFlags: ReadonlyArray<OptionFlag> = [
+  const defaultFlags: ReadonlyArray<OptionFlag.OptionFlag> = [
     ...(allowRenegotiation ? [] : ["NO_RENEGOTIATION" as const]),
     ...(role === "client" ? [] : ["CIPHER_SERVER_PREFERENCE" as const])
   ]

@@ -1,3 +1,4 @@
+import { globalValue } from "effect/GlobalValue"
 import type { NativeRef, OpenSsl } from "../OpenSsl.js"
 import type { NativeKind } from "../SslError.js"
 
@@ -17,15 +18,13 @@ export interface Holding {
 export class Registry {
   #captureStacks = false
   readonly held = new Map<number, Holding>()
-  /** Ids of native SSLs that have a driver (memory BIOs attached): one driver per object. */
-  readonly driven = new Set<number>()
 
   get captureStacks(): boolean {
     return this.#captureStacks
   }
 
   set captureStacks(enabled: boolean) {
-    if (enabled !== this.#captureStacks) capturing += enabled ? 1 : -1
+    if (enabled !== this.#captureStacks) shared.capturing += enabled ? 1 : -1
     this.#captureStacks = enabled
   }
 
@@ -51,8 +50,14 @@ export class Registry {
   }
 }
 
-/** How many registries capture stacks; call sites are only captured while one does. */
-let capturing = 0
+/**
+ * Process-wide (two copies of this module in one process share it): how many registries
+ * capture stacks (call sites are only captured while one does), and each binding's registry.
+ */
+const shared = globalValue(Symbol.for("@effect-openssl/core/registry"), () => ({
+  capturing: 0,
+  registries: new WeakMap<OpenSsl, Registry>()
+}))
 
 const libraryFrame = /[\\/](node_modules|packages[\\/]core[\\/]src)[\\/]|node:internal/
 
@@ -61,19 +66,17 @@ const libraryFrame = /[\\/](node_modules|packages[\\/]core[\\/]src)[\\/]|node:in
  * builds the acquiring effect, since at run time only the fiber runtime is on the stack.
  */
 export const callSite = (): string | undefined => {
-  if (capturing === 0) return undefined
+  if (shared.capturing === 0) return undefined
   const lines = (new Error("acquired here").stack ?? "").split("\n")
   return [lines[0], ...lines.slice(1).filter((line) => !libraryFrame.test(line))].join("\n")
 }
 
-const registries = new WeakMap<OpenSsl, Registry>()
-
 /** The registry of an `OpenSsl` instance, created on first use. */
 export const registryOf = (openssl: OpenSsl): Registry => {
-  let registry = registries.get(openssl)
+  let registry = shared.registries.get(openssl)
   if (registry === undefined) {
     registry = new Registry()
-    registries.set(openssl, registry)
+    shared.registries.set(openssl, registry)
   }
   return registry
 }

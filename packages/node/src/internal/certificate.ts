@@ -1,12 +1,12 @@
-import type { CertificateInfo } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError } from "@effect-openssl/core/SslError"
+import type { CertificateInfo } from "@effect-openssl/core/TlsInfo"
 import { X509Certificate } from "node:crypto"
 import type { ErrorQueue } from "./errorQueue.js"
 import type { Native, Ptr } from "./ffi/table.js"
 import { withMemoryBio } from "./memory.js"
 
 /** DER of an `X509*` (through a memory BIO, so no `unsigned char **` juggling). */
-export const makeDerOf = (native: Native, errors: ErrorQueue) => (x509: Ptr): Uint8Array =>
+export const makeDerOf = (native: Native, errors: ErrorQueue) => (x509: Ptr<"X509">): Uint8Array =>
   withMemoryBio(native, errors, new Uint8Array(0), (bio) => {
     if (native.i2d_X509_bio(bio, x509) !== 1) throw errors.error("i2d_X509_bio")
     const out = new Uint8Array(Number(native.BIO_ctrl_pending(bio)))
@@ -17,7 +17,7 @@ export const makeDerOf = (native: Native, errors: ErrorQueue) => (x509: Ptr): Ui
 /** One-line subject of an `X509*`, e.g. `/CN=localhost`. */
 export const makeSubjectOf = (native: Native) => {
   const buffer = new Uint8Array(1024)
-  return (x509: Ptr | null): string | undefined => {
+  return (x509: Ptr<"X509"> | null): string | undefined => {
     if (x509 === null) return undefined
     if (native.X509_NAME_oneline(native.X509_get_subject_name(x509), buffer, buffer.length) === null) return undefined
     const end = buffer.indexOf(0)

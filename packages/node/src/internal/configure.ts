@@ -1,60 +1,77 @@
-import type { ContextConfig, OptionFlag } from "@effect-openssl/core/OpenSsl"
-import { InvalidOptionError, type OpenSslError } from "@effect-openssl/core/SslError"
+import type { ContextConfig } from "@effect-openssl/core/OpenSsl"
+import * as OptionFlag from "@effect-openssl/core/OptionFlag"
+import { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as Redacted from "effect/Redacted"
 import type { ErrorQueue } from "./errorQueue.js"
 import {
-  optionBits,
   protocolVersions,
   SSL_CTRL,
   SSL_SESS_CACHE,
   SSL_SESS_CACHE_NO_INTERNAL_STORE,
   SSL_VERIFY
 } from "./ffi/constants.js"
-import type { Native, Ptr } from "./ffi/table.js"
+import type { Native, Ptr, PtrKind, PtrOrNull } from "./ffi/table.js"
 import { cString, withMemoryBio } from "./memory.js"
 
-const rejected = (option: string, reason: string, cause?: OpenSslError) =>
-  new InvalidOptionError({ option, reason, cause })
+/** How a configuration step reports OpenSSL refusing a value: `InvalidOptionError` naming the option, with OpenSSL's reasons. */
+interface Refusals {
+  /** A status that must hold. */
+  readonly ok: (ok: boolean, option: string, reason: string) => void
+  /** A pointer that must not be NULL. */
+  readonly required: <K extends PtrKind>(pointer: PtrOrNull<K>, option: string, reason: string) => Ptr<K>
+}
+
+const refusals = (errors: ErrorQueue): Refusals => {
+  const refuse = (option: string, reason: string) =>
+    new InvalidOptionError({ option, reason, cause: errors.error(option) })
+  return {
+    ok: (ok, option, reason) => {
+      if (!ok) throw refuse(option, reason)
+    },
+    required: (pointer, option, reason) => {
+      if (pointer === null) throw refuse(option, reason)
+      return pointer
+    }
+  }
+}
 
 /**
  * Apply a validated configuration to a fresh `SSL_CTX`. Throws `InvalidOptionError` with
- * OpenSSL's reasons when the library rejects a value; the caller frees the context.
+ * OpenSSL's reasons when the library rejects a value; the caller frees the context. The error
+ * queue was cleared when the binding operation started.
  */
 export const configure = (
   native: Native,
   errors: ErrorQueue,
   versionNumber: number,
-  ctx: Ptr,
+  ctx: Ptr<"SSL_CTX">,
   config: ContextConfig,
-  verifyCallback: Ptr
+  verifyCallback: Ptr<"Callback">
 ): void => {
-  const check = (ok: boolean, option: string, reason: string) => {
-    if (!ok) throw rejected(option, reason, errors.error(option))
-  }
+  const { ok } = refusals(errors)
+  const ctrl = (cmd: number, larg: number, parg: Uint8Array | null = null) =>
+    Number(native.SSL_CTX_ctrl(ctx, cmd, larg, parg))
 
   if (config.minProtocol !== undefined) {
-    const v = protocolVersions[config.minProtocol]
-    check(Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, v, null)) === 1, "minProtocol", "rejected")
+    ok(ctrl(SSL_CTRL.SET_MIN_PROTO_VERSION, protocolVersions[config.minProtocol]) === 1, "minProtocol", "rejected")
   }
   if (config.maxProtocol !== undefined) {
-    const v = protocolVersions[config.maxProtocol]
-    check(Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MAX_PROTO_VERSION, v, null)) === 1, "maxProtocol", "rejected")
+    ok(ctrl(SSL_CTRL.SET_MAX_PROTO_VERSION, protocolVersions[config.maxProtocol]) === 1, "maxProtocol", "rejected")
   }
 
-  let bits = 0n
-  const bitOf = (flag: OptionFlag) => optionBits.find(([name]) => name === flag)!
   config.options.forEach((flag, i) => {
-    const entry = bitOf(flag)
-    if (entry[2] > versionNumber) {
-      throw rejected(`options[${i}]`, `${flag} needs OpenSSL ${entry[2] >= 0x30000000 ? "3.0" : "1.1.1"} or later`)
+    const since = OptionFlag.table[flag].since
+    if (since > versionNumber) {
+      throw new InvalidOptionError({
+        option: `options[${i}]`,
+        reason: `${flag} needs OpenSSL ${since >= 0x30000000 ? "3.0" : "1.1.1"} or later`
+      })
     }
-    bits |= 1n << BigInt(entry[1])
   })
   // From 3.0 on a server refuses a client's renegotiation unless told otherwise; before, it accepts.
-  const allowClient = bitOf("ALLOW_CLIENT_RENEGOTIATION")
-  if (config.allowRenegotiation && config.role !== "client" && allowClient[2] <= versionNumber) {
-    bits |= 1n << BigInt(allowClient[1])
-  }
+  const allowClient = config.allowRenegotiation && config.role !== "client" &&
+    OptionFlag.table.ALLOW_CLIENT_RENEGOTIATION.since <= versionNumber
+  const bits = OptionFlag.toBits(allowClient ? [...config.options, "ALLOW_CLIENT_RENEGOTIATION"] : config.options)
   if (bits !== 0n) native.SSL_CTX_set_options(ctx, bits)
 
   const verifyBits = config.verifyMode === "none"
@@ -73,44 +90,63 @@ export const configure = (
   const cacheMode = config.sessionCacheMode ?? (config.role === "client" ? "client" : undefined)
   if (cacheMode !== undefined) {
     const noStore = cacheMode === "client" ? SSL_SESS_CACHE_NO_INTERNAL_STORE : 0
-    native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE[cacheMode] | noStore, null)
+    ctrl(SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE[cacheMode] | noStore)
   }
 
   if (config.trustedCertificates.length > 0) {
     const store = native.SSL_CTX_get_cert_store(ctx)
     config.trustedCertificates.forEach((pem, i) => {
-      withMemoryBio(native, errors, cString(pem), (bio) => {
-        const x509 = native.PEM_read_bio_X509(bio, null, null, null)
-        check(x509 !== null, `trust.certificates[${i}]`, "malformed PEM certificate")
-        try {
-          check(native.X509_STORE_add_cert(store, x509!) === 1, `trust.certificates[${i}]`, "cannot add to the store")
-        } finally {
-          native.X509_free(x509!)
-        }
-      })
+      const option = `trust.certificates[${i}]`
+      withCertificate(
+        native,
+        errors,
+        pem,
+        option,
+        (x509) => ok(native.X509_STORE_add_cert(store, x509) === 1, option, "cannot add to the store")
+      )
     })
   }
   if (config.trustSystemDefaults) {
-    check(native.SSL_CTX_set_default_verify_paths(ctx) === 1, "trust.systemDefaults", "cannot load default paths")
+    ok(native.SSL_CTX_set_default_verify_paths(ctx) === 1, "trust.systemDefaults", "cannot load default paths")
   }
 
-  if (config.certificate !== undefined) useCertificate(native, errors, ctx, config.certificate, check)
+  if (config.certificate !== undefined) useCertificate(native, errors, ctx, config.certificate)
 
-  check(native.SSL_CTX_set_cipher_list(ctx, config.cipherList) === 1, "ciphers", "no usable cipher in the list")
+  ok(native.SSL_CTX_set_cipher_list(ctx, config.cipherList) === 1, "ciphers", "no usable cipher in the list")
   if (config.ciphersuites !== undefined) {
-    check(native.SSL_CTX_set_ciphersuites(ctx, config.ciphersuites) === 1, "ciphersuites", "invalid TLS 1.3 suites")
+    ok(native.SSL_CTX_set_ciphersuites(ctx, config.ciphersuites) === 1, "ciphersuites", "invalid TLS 1.3 suites")
   }
   if (config.groups !== undefined) {
-    const ok = Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_GROUPS_LIST, 0, cString(config.groups))) === 1
-    check(ok, "groups", "unknown or unsupported group")
+    ok(ctrl(SSL_CTRL.SET_GROUPS_LIST, 0, cString(config.groups)) === 1, "groups", "unknown or unsupported group")
   }
   // Servers select from config.alpnProtocols in the ALPN callback; clients offer them here.
   if (config.alpnProtocols !== undefined && config.role !== "server") {
     const wire = alpnWire(config.alpnProtocols)
     // Unlike most of OpenSSL, 0 is success here.
-    check(native.SSL_CTX_set_alpn_protos(ctx, wire, wire.length) === 0, "alpnProtocols", "rejected")
+    ok(native.SSL_CTX_set_alpn_protos(ctx, wire, wire.length) === 0, "alpnProtocols", "rejected")
   }
 }
+
+/** Run `f` with the certificate of one PEM block (read through its own BIO), freed after. */
+const withCertificate = <A>(
+  native: Native,
+  errors: ErrorQueue,
+  pem: string,
+  option: string,
+  f: (x509: Ptr<"X509">) => A
+): A =>
+  withMemoryBio(native, errors, cString(pem), (bio) => {
+    const x509 = refusals(errors).required(
+      native.PEM_read_bio_X509(bio, null, null, null),
+      option,
+      "malformed PEM certificate"
+    )
+    try {
+      return f(x509)
+    } finally {
+      native.X509_free(x509)
+    }
+  })
 
 /** ALPN wire format: each name prefixed by its length. */
 export const alpnWire = (protocols: ReadonlyArray<string>): Uint8Array => {
@@ -128,24 +164,19 @@ export const alpnWire = (protocols: ReadonlyArray<string>): Uint8Array => {
 const useCertificate = (
   native: Native,
   errors: ErrorQueue,
-  ctx: Ptr,
-  certificate: NonNullable<ContextConfig["certificate"]>,
-  check: (ok: boolean, option: string, reason: string) => void
+  ctx: Ptr<"SSL_CTX">,
+  certificate: NonNullable<ContextConfig["certificate"]>
 ) => {
+  const { ok, required } = refusals(errors)
   // One BIO per block: a block OpenSSL cannot read fails by its index instead of ending the chain.
   certificate.chain.forEach((pem, i) => {
-    withMemoryBio(native, errors, cString(pem), (bio) => {
-      const x509 = native.PEM_read_bio_X509(bio, null, null, null)
-      check(x509 !== null, `certificate.chain[${i}]`, "malformed PEM certificate")
-      try {
-        // SSL_CTX_add1_chain_cert takes its own reference.
-        const ok = i === 0
-          ? native.SSL_CTX_use_certificate(ctx, x509!) === 1
-          : Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.CHAIN_CERT, 1, x509!)) === 1
-        check(ok, `certificate.chain[${i}]`, i === 0 ? "certificate rejected" : "chain certificate rejected")
-      } finally {
-        native.X509_free(x509!)
-      }
+    const option = `certificate.chain[${i}]`
+    withCertificate(native, errors, pem, option, (x509) => {
+      // SSL_CTX_add1_chain_cert takes its own reference.
+      const accepted = i === 0
+        ? native.SSL_CTX_use_certificate(ctx, x509) === 1
+        : Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.CHAIN_CERT, 1, x509)) === 1
+      ok(accepted, option, i === 0 ? "certificate rejected" : "chain certificate rejected")
     })
   })
 
@@ -154,17 +185,20 @@ const useCertificate = (
   const passphrase = cString(certificate.passphrase === undefined ? "" : Redacted.value(certificate.passphrase))
   try {
     withMemoryBio(native, errors, keyBytes, (bio) => {
-      const pkey = native.PEM_read_bio_PrivateKey(bio, null, null, passphrase)
-      check(pkey !== null, "certificate.key", "cannot decode the private key (malformed PEM or wrong passphrase)")
+      const pkey = required(
+        native.PEM_read_bio_PrivateKey(bio, null, null, passphrase),
+        "certificate.key",
+        "cannot decode the private key (malformed PEM or wrong passphrase)"
+      )
       try {
-        check(native.SSL_CTX_use_PrivateKey(ctx, pkey!) === 1, "certificate.key", "private key rejected")
+        ok(native.SSL_CTX_use_PrivateKey(ctx, pkey) === 1, "certificate.key", "private key rejected")
       } finally {
-        native.EVP_PKEY_free(pkey!)
+        native.EVP_PKEY_free(pkey)
       }
     })
   } finally {
     keyBytes.fill(0)
     passphrase.fill(0)
   }
-  check(native.SSL_CTX_check_private_key(ctx) === 1, "certificate.key", "the key does not match the certificate")
+  ok(native.SSL_CTX_check_private_key(ctx) === 1, "certificate.key", "the key does not match the certificate")
 }

@@ -1,5 +1,5 @@
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
-import { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import { capability, OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import * as SslSession from "@effect-openssl/core/SslSession"
@@ -21,7 +21,7 @@ const section = (title: string) => Console.log(`\n── ${title}`)
 export const demo = Effect.gen(function*() {
   const openssl = yield* OpenSsl
   const freed: Array<string> = []
-  const stop = openssl.observeFrees((e) => freed.push(`${e.kind}#${e.id}`))
+  const stop = capability(openssl, "frees", "demo").observe((e) => freed.push(`${e.kind}#${e.id}`))
   yield* Effect.addFinalizer(() => Effect.sync(stop))
   const takeFreed = () => freed.splice(0).join(", ") || "nothing"
 
@@ -62,10 +62,11 @@ export const demo = Effect.gen(function*() {
 
   yield* section("Start the handshake (memory BIOs): the ClientHello is written")
   const native = Ssl.unsafeNativeRef(ref)
-  openssl.sslAttachMemory(native)
-  openssl.sslSetRole(native, "client")
-  const step = openssl.sslHandshake(native)
-  yield* Console.log(`SSL_do_handshake → ${step}, ${openssl.sslPendingOutput(native)} bytes of ClientHello waiting`)
+  openssl.handshake.attachMemory(native)
+  openssl.handles.sslSetRole(native, "client")
+  const step = openssl.handshake.step(native)
+  const pending = capability(openssl, "io", "demo").pendingOutput(native)
+  yield* Console.log(`SSL_do_handshake → ${step}, ${pending} bytes of ClientHello waiting`)
 
   yield* section("Ssl.dup after the handshake started: Shared, the same object")
   const shared = yield* Scope.extend(Ssl.dup(ref), scopeB)
@@ -84,13 +85,13 @@ export const demo = Effect.gen(function*() {
 
 /** A CA and a server certificate for "localhost", issued in-process through libcrypto. */
 const demoPki = Effect.gen(function*() {
-  const openssl = yield* OpenSsl
+  const pki = capability(yield* OpenSsl, "pki", "demo")
   const now = Date.now()
   const validity = { notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000) }
-  const caKey = openssl.pkiGenerateKey("P-256")
-  const ca = openssl.pkiIssueCertificate({ subject: { commonName: "demo CA" }, key: caKey, isCa: true, ...validity })
-  const serverKey = openssl.pkiGenerateKey("P-256")
-  const server = openssl.pkiIssueCertificate({
+  const caKey = pki.generateKey("P-256")
+  const ca = pki.issueCertificate({ subject: { commonName: "demo CA" }, key: caKey, isCa: true, ...validity })
+  const serverKey = pki.generateKey("P-256")
+  const server = pki.issueCertificate({
     subject: { commonName: "localhost" },
     key: serverKey,
     subjectAltNames: ["DNS:localhost"],

@@ -1,6 +1,8 @@
 import type { OpenSslErrorEntry } from "@effect-openssl/core/SslError"
 import { OpenSslError } from "@effect-openssl/core/SslError"
-import type { Native } from "./ffi/table.js"
+import type { Native, Ptr, PtrKind, PtrOrNull } from "./ffi/table.js"
+
+const isOne = (n: number) => n === 1
 
 const ERR_SYSTEM_FLAG = 0x80000000
 const ERR_LIB_SYS = 2
@@ -31,6 +33,34 @@ export class ErrorQueue {
 
   error(operation: string, cause?: unknown): OpenSslError {
     return new OpenSslError({ operation, entries: this.drain(), cause })
+  }
+
+  /**
+   * A native call's status, checked as rust-openssl's `cvt` does: `ok` (by default, a result
+   * of 1) or an `OpenSslError` carrying what the call left in the queue. The queue is cleared
+   * where each binding operation starts (see `cleared`), so the entries are this call's.
+   */
+  cvt(operation: string, result: number | bigint, ok: (result: number) => boolean = isOne): number {
+    const n = Number(result)
+    if (!ok(n)) throw this.error(operation)
+    return n
+  }
+
+  /** A native call's pointer result, checked as rust-openssl's `cvt_p` does: NULL is an `OpenSslError`. */
+  cvtPtr<K extends PtrKind>(operation: string, result: PtrOrNull<K>): Ptr<K> {
+    if (result === null) throw this.error(operation)
+    return result
+  }
+
+  /**
+   * `f` as a binding operation: OpenSSL's (per-thread) error queue is cleared before it runs, so
+   * a failure inside reports only its own entries.
+   */
+  cleared<Args extends ReadonlyArray<unknown>, R>(f: (...args: Args) => R): (...args: Args) => R {
+    return (...args) => {
+      this.native.ERR_clear_error()
+      return f(...args)
+    }
   }
 
   private entry(code: number): OpenSslErrorEntry {

@@ -1,3 +1,4 @@
+import * as koffi from "koffi"
 import type { ErrorQueue } from "./errorQueue.js"
 import type { Native, Ptr } from "./ffi/table.js"
 
@@ -18,7 +19,7 @@ export const withMemoryBio = <A>(
   native: Native,
   errors: ErrorQueue,
   bytes: Uint8Array,
-  f: (bio: Ptr) => A
+  f: (bio: Ptr<"BIO">) => A
 ): A => {
   const bio = native.BIO_new(native.BIO_s_mem())
   if (bio === null) throw errors.error("BIO_new")
@@ -29,3 +30,6 @@ export const withMemoryBio = <A>(
     native.BIO_free(bio)
   }
 }
+
+/** A C string OpenSSL returned (not freed here). */
+export const decodeString = (pointer: Ptr): string => koffi.decode(pointer, "char", -1) as string

@@ -1,9 +1,10 @@
-import type { CertificateRequest, KeyType, OpenSsl } from "@effect-openssl/core/OpenSsl"
+import type { CertificateRequest, KeyType, Pki } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
+import { parseCertificate } from "./certificate.js"
 import type { ErrorQueue } from "./errorQueue.js"
-import type { Native, Ptr } from "./ffi/table.js"
+import type { Native, Ptr, PtrKind, PtrOrNull } from "./ffi/table.js"
 import { cString, withMemoryBio } from "./memory.js"
 
 // evp.h / obj_mac.h (the same in 1.1.1 and 3.x).
@@ -75,6 +76,8 @@ class Owned {
   }
 }
 
+const positive = (n: number) => n > 0
+
 const owning = <A>(f: (owned: Owned) => A): A => {
   const owned = new Owned()
   try {
@@ -85,27 +88,17 @@ const owning = <A>(f: (owned: Owned) => A): A => {
 }
 
 /** Key generation and certificate issuing through libcrypto. */
-export const makePki = (
-  native: Native,
-  errors: ErrorQueue
-): Pick<OpenSsl, "pkiGenerateKey" | "pkiIssueCertificate"> => {
-  /** Run a native call that returns NULL on failure; the error carries only its own queue entries. */
-  const nonNull = <A>(operation: string, f: () => A | null): A => {
-    errors.clear()
-    const result = f()
-    if (result === null) throw errors.error(operation)
-    return result
-  }
-  /** Run a native call that returns 1 (or a positive count) on success. */
+export const makePki = (native: Native, errors: ErrorQueue): Pki => {
+  const nonNull = <K extends PtrKind>(operation: string, f: () => PtrOrNull<K>): Ptr<K> => errors.cvtPtr(operation, f())
+  /** A native call that returns 1 (or a positive count) on success. */
   const succeeds = (operation: string, f: () => number): void => {
-    errors.clear()
-    if (f() <= 0) throw errors.error(operation)
+    errors.cvt(operation, f(), positive)
   }
 
-  const baseId = (pkey: Ptr): number => (native.EVP_PKEY_get_base_id ?? native.EVP_PKEY_base_id!)(pkey)
+  const baseId = (pkey: Ptr<"EVP_PKEY">): number => (native.EVP_PKEY_get_base_id ?? native.EVP_PKEY_base_id!)(pkey)
 
   /** Everything written to a memory BIO so far, as text. */
-  const writtenText = (bio: Ptr, write: () => number, operation: string): string => {
+  const writtenText = (bio: Ptr<"BIO">, write: () => number, operation: string): string => {
     succeeds(operation, write)
     const bytes = new Uint8Array(Number(native.BIO_ctrl_pending(bio)))
     if (native.BIO_read(bio, bytes, bytes.length) !== bytes.length) throw errors.error("BIO_read")
@@ -116,10 +109,10 @@ export const makePki = (
     }
   }
 
-  const withEmptyBio = <A>(f: (bio: Ptr) => A): A =>
+  const withEmptyBio = <A>(f: (bio: Ptr<"BIO">) => A): A =>
     owning((owned) => f(owned.add(nonNull("BIO_new", () => native.BIO_new(native.BIO_s_mem())), native.BIO_free)))
 
-  const readKey = (owned: Owned, pem: Redacted.Redacted<string>, option: string): Ptr => {
+  const readKey = (owned: Owned, pem: Redacted.Redacted<string>, option: string): Ptr<"EVP_PKEY"> => {
     const bytes = cString(Redacted.value(pem))
     // An empty passphrase, never NULL: with NULL, OpenSSL would prompt on the terminal.
     const passphrase = cString("")
@@ -135,7 +128,7 @@ export const makePki = (
     }
   }
 
-  const readCertificate = (owned: Owned, pem: string, option: string): Ptr =>
+  const readCertificate = (owned: Owned, pem: string, option: string): Ptr<"X509"> =>
     withMemoryBio(native, errors, cString(pem), (bio) => {
       errors.clear()
       const x509 = native.PEM_read_bio_X509(bio, null, null, null)
@@ -143,7 +136,7 @@ export const makePki = (
       return owned.add(x509, native.X509_free)
     })
 
-  const pkiGenerateKey = (type: KeyType): Redacted.Redacted<string> =>
+  const generateKey = (type: KeyType): Redacted.Redacted<string> =>
     owning((owned) => {
       if (!Object.hasOwn(keyTypes, type)) throw rejected("keyType", `unknown key type ${String(type)}`)
       const spec = keyTypes[type]
@@ -156,7 +149,7 @@ export const makePki = (
         const [keyType, operation, cmd, value] = spec.ctrl
         succeeds("EVP_PKEY_CTX_ctrl", () => native.EVP_PKEY_CTX_ctrl(ctx, keyType, operation, cmd, value, null))
       }
-      const out: Array<Ptr | null> = [null]
+      const out: Array<Ptr<"EVP_PKEY"> | null> = [null]
       errors.clear()
       const ok = native.EVP_PKEY_keygen(ctx, out)
       // Owned before the result is checked, so that no path leaks it.
@@ -172,11 +165,11 @@ export const makePki = (
       ))
     })
 
-  const pkiIssueCertificate = (request: CertificateRequest): string => {
+  const issueCertificate = (request: CertificateRequest): string => {
     const plan = validate(request)
     return owning((owned) => {
       const subjectKey = readKey(owned, request.key, "key")
-      let issuerCert: Ptr | undefined
+      let issuerCert: Ptr<"X509"> | undefined
       let signingKey = subjectKey
       if (request.issuer !== undefined) {
         issuerCert = readCertificate(owned, request.issuer.certificate, "issuer.certificate")
@@ -274,7 +267,11 @@ export const makePki = (
     })
   }
 
-  return { pkiGenerateKey, pkiIssueCertificate }
+  return {
+    parseCertificate,
+    generateKey: errors.cleared(generateKey),
+    issueCertificate: errors.cleared(issueCertificate)
+  }
 }
 
 interface Plan {

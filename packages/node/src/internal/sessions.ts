@@ -1,19 +1,7 @@
-import type { NativeRef, OpenSsl } from "@effect-openssl/core/OpenSsl"
+import type { Sessions } from "@effect-openssl/core/OpenSsl"
 import { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as koffi from "koffi"
-import type { ErrorQueue } from "./errorQueue.js"
-import type { Native, Ptr } from "./ffi/table.js"
-
-type SessionOps = Pick<
-  OpenSsl,
-  | "sslSetSession"
-  | "sslGetSession"
-  | "sessionUpRef"
-  | "sessionFree"
-  | "sessionToBytes"
-  | "sessionFromBytes"
-  | "sessionIsResumable"
->
+import type { Kit } from "./kit.js"
 
 /** An 8-byte cell holding the address of `buffer`: the `unsigned char **` of i2d/d2i. */
 const addressCell = (buffer: Uint8Array): Buffer => {
@@ -22,36 +10,27 @@ const addressCell = (buffer: Uint8Array): Buffer => {
   return cell
 }
 
-/** `SSL_SESSION` operations; `sessionRef` names a session by the id stamped on it. */
-export const makeSessionOps = (
-  native: Native,
-  errors: ErrorQueue,
-  sessionRef: (session: Ptr) => NativeRef
-): SessionOps => ({
-  sslSetSession: (ssl, session) => {
-    errors.clear()
-    if (native.SSL_set_session(ssl.address, session.address) !== 1) throw errors.error("SSL_set_session")
-  },
-  sslGetSession: (ssl) => {
-    const session = native.SSL_get1_session(ssl.address)
-    return session === null ? undefined : sessionRef(session)
-  },
-  sessionUpRef: (session) => {
-    errors.clear()
-    if (native.SSL_SESSION_up_ref(session.address) !== 1) throw errors.error("SSL_SESSION_up_ref")
-  },
-  sessionFree: (session) => native.SSL_SESSION_free(session.address),
-  sessionToBytes: (session) => {
-    errors.clear()
-    const length = native.i2d_SSL_SESSION(session.address, null)
-    if (length <= 0) throw errors.error("i2d_SSL_SESSION")
+/** `SSL_SESSION` operations. */
+export const makeSessions = ({ errors, native, pointer, stamp }: Kit): Sessions => ({
+  set: errors.cleared((ssl, session) => {
+    errors.cvt(
+      "SSL_set_session",
+      native.SSL_set_session(pointer(ssl, "SSL", "SSL_set_session"), pointer(session, "SSL_SESSION", "SSL_set_session"))
+    )
+  }),
+  upRef: errors.cleared((session) => {
+    errors.cvt("SSL_SESSION_up_ref", native.SSL_SESSION_up_ref(pointer(session, "SSL_SESSION", "SSL_SESSION_up_ref")))
+  }),
+  free: (session) => native.SSL_SESSION_free(pointer(session, "SSL_SESSION", "SSL_SESSION_free")),
+  toBytes: errors.cleared((ref) => {
+    const session = pointer(ref, "SSL_SESSION", "i2d_SSL_SESSION")
+    const length = errors.cvt("i2d_SSL_SESSION", native.i2d_SSL_SESSION(session, null), (n) => n > 0)
     const out = new Uint8Array(length)
     // i2d advances the pointer in the cell; passing the cell (not NULL) keeps OpenSSL from allocating.
-    if (native.i2d_SSL_SESSION(session.address, addressCell(out)) !== length) throw errors.error("i2d_SSL_SESSION")
+    errors.cvt("i2d_SSL_SESSION", native.i2d_SSL_SESSION(session, addressCell(out)), (n) => n === length)
     return out
-  },
-  sessionFromBytes: (bytes) => {
-    errors.clear()
+  }),
+  fromBytes: errors.cleared((bytes) => {
     const copy = new Uint8Array(bytes)
     const cell = addressCell(copy)
     const session = copy.length === 0 ? null : native.d2i_SSL_SESSION(null, cell, copy.length)
@@ -72,7 +51,8 @@ export const makeSessionOps = (
         reason: `${trailing} trailing byte${trailing === 1 ? "" : "s"} after the DER-encoded SSL session`
       })
     }
-    return sessionRef(session)
-  },
-  sessionIsResumable: (session) => native.SSL_SESSION_is_resumable(session.address) === 1
+    return stamp("SSL_SESSION", session)
+  }),
+  isResumable: (session) =>
+    native.SSL_SESSION_is_resumable(pointer(session, "SSL_SESSION", "SSL_SESSION_is_resumable")) === 1
 })

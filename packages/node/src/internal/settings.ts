@@ -1,12 +1,6 @@
-import type {
-  OptionFlag,
-  ProtocolVersion,
-  Role,
-  SessionCacheMode,
-  Settings,
-  VerifyMode
-} from "@effect-openssl/core/OpenSsl"
-import { optionBits, protocolVersions, SSL_CTRL, SSL_VERIFY } from "./ffi/constants.js"
+import type { ProtocolVersion, Role, SessionCacheMode, Settings, VerifyMode } from "@effect-openssl/core/OpenSsl"
+import * as OptionFlag from "@effect-openssl/core/OptionFlag"
+import { protocolVersions, SSL_CTRL, SSL_VERIFY } from "./ffi/constants.js"
 import type { Native, Ptr, PtrOrNull } from "./ffi/table.js"
 
 const versionNames = new Map<number, ProtocolVersion>(
@@ -17,20 +11,19 @@ const cacheModes: ReadonlyArray<SessionCacheMode> = ["off", "client", "server", 
 /** The getters that differ between `SSL_CTX` and `SSL`; the rest is shared. */
 export interface SettingsSource {
   readonly ctrl: (cmd: number) => number
-  readonly method: Ptr
+  readonly method: Ptr<"SSL_METHOD">
   readonly options: bigint
   readonly verifyMode: number
   readonly verifyDepth: number
-  readonly ciphers: PtrOrNull
+  readonly ciphers: PtrOrNull<"STACK">
   /** The context holding session settings (the SSL's own context for an SSL). */
-  readonly ctx: Ptr
+  readonly ctx: Ptr<"SSL_CTX">
 }
 
 export const readSettings = (native: Native, methods: Map<bigint, Role>, source: SettingsSource): Settings => {
   const min = source.ctrl(SSL_CTRL.GET_MIN_PROTO_VERSION)
   const max = source.ctrl(SSL_CTRL.GET_MAX_PROTO_VERSION)
-  const options: Array<OptionFlag> = []
-  for (const [name, bit] of optionBits) if ((source.options >> BigInt(bit)) & 1n) options.push(name)
+  const options = OptionFlag.fromBits(source.options)
   const verify = source.verifyMode
   const verifyMode: VerifyMode = (verify & SSL_VERIFY.PEER) === 0
     ? "none"
@@ -53,12 +46,12 @@ export const readSettings = (native: Native, methods: Map<bigint, Role>, source:
   }
 }
 
-const cipherNames = (native: Native, stack: PtrOrNull): Array<string> => {
+const cipherNames = (native: Native, stack: PtrOrNull<"STACK">): Array<string> => {
   if (stack === null) return []
   const names: Array<string> = []
   const n = native.OPENSSL_sk_num(stack)
   for (let i = 0; i < n; i++) {
-    const cipher = native.OPENSSL_sk_value(stack, i)
+    const cipher = native.OPENSSL_sk_value(stack, i) as PtrOrNull<"SSL_CIPHER">
     if (cipher !== null) names.push(native.SSL_CIPHER_get_name(cipher))
   }
   return names

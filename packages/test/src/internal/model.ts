@@ -3,10 +3,11 @@ import type {
   ContextConfig,
   Features,
   FreeEvent,
+  Handles,
+  Handshake,
   HandshakeStep,
   NativeRef,
   OpenSsl,
-  OptionFlag,
   Role,
   Settings,
   SslSettings,
@@ -14,59 +15,19 @@ import type {
   Version
 } from "@effect-openssl/core/OpenSsl"
 import { TypeId } from "@effect-openssl/core/OpenSsl"
+import * as OptionFlag from "@effect-openssl/core/OptionFlag"
 import type { NativeKind, OpenSslErrorEntry } from "@effect-openssl/core/SslError"
 import {
+  driverConflict,
   InvalidOptionError,
   OpenSslError,
   ReleasedHandleError,
-  TlsError,
-  UnsupportedError
+  TlsError
 } from "@effect-openssl/core/SslError"
 import * as Data from "effect/Data"
 
-/**
- * `SSL_OP_*` bit numbers (OpenSSL 3.0's `ssl.h`). A record over `OptionFlag`, so a flag added
- * to the core type is a compile error here until the model knows its bit.
- */
-const optionBit: Record<OptionFlag, number> = {
-  NO_EXTENDED_MASTER_SECRET: 0,
-  CLEANSE_PLAINTEXT: 1,
-  LEGACY_SERVER_CONNECT: 2,
-  ENABLE_KTLS: 3,
-  TLSEXT_PADDING: 4,
-  SAFARI_ECDHE_ECDSA_BUG: 6,
-  IGNORE_UNEXPECTED_EOF: 7,
-  ALLOW_CLIENT_RENEGOTIATION: 8,
-  DISABLE_TLSEXT_CA_NAMES: 9,
-  ALLOW_NO_DHE_KEX: 10,
-  DONT_INSERT_EMPTY_FRAGMENTS: 11,
-  NO_QUERY_MTU: 12,
-  COOKIE_EXCHANGE: 13,
-  NO_TICKET: 14,
-  CISCO_ANYCONNECT: 15,
-  NO_SESSION_RESUMPTION_ON_RENEGOTIATION: 16,
-  NO_COMPRESSION: 17,
-  ALLOW_UNSAFE_LEGACY_RENEGOTIATION: 18,
-  NO_ENCRYPT_THEN_MAC: 19,
-  ENABLE_MIDDLEBOX_COMPAT: 20,
-  PRIORITIZE_CHACHA: 21,
-  CIPHER_SERVER_PREFERENCE: 22,
-  TLS_ROLLBACK_BUG: 23,
-  NO_ANTI_REPLAY: 24,
-  NO_SSLv3: 25,
-  NO_TLSv1: 26,
-  NO_TLSv1_2: 27,
-  NO_TLSv1_1: 28,
-  NO_TLSv1_3: 29,
-  NO_RENEGOTIATION: 30,
-  CRYPTOPRO_TLSEXT_BUG: 31
-}
-
-/** Flags in bit order, as the binding lists them when it reads options back. */
-const flagsByBit = (Object.keys(optionBit) as Array<OptionFlag>).sort((a, b) => optionBit[a] - optionBit[b])
-
 /** What `SSL_CTX_new` sets before any configuration (OpenSSL 3.0 and 3.5 agree). */
-const defaultOptions: ReadonlyArray<OptionFlag> = ["NO_COMPRESSION", "ENABLE_MIDDLEBOX_COMPAT"]
+const defaultOptions: ReadonlyArray<OptionFlag.OptionFlag> = ["NO_COMPRESSION", "ENABLE_MIDDLEBOX_COMPAT"]
 const SSL_MODE_AUTO_RETRY = 4
 /** What the binding sets when it attaches memory BIOs: partial writes, moving write buffers. */
 const SSL_MODE_ENGINE = 1 | 2
@@ -84,12 +45,11 @@ export const version: Version = {
 // A model has no handshake, so it has none of the callback or compression features; it always
 // reports its frees.
 export const features: Features = {
-  optionFlags: flagsByBit,
+  optionFlags: OptionFlag.all,
   postQuantumGroups: false,
   keylog: false,
   clientHelloCallback: false,
-  certificateCompression: false,
-  freeObservation: true
+  certificateCompression: false
 }
 
 /** The error queue entries OpenSSL 3.0 leaves for the handshake failures the model reproduces. */
@@ -171,17 +131,17 @@ interface SslObject {
 
 const settingsOf = (config: ContextConfig): Settings => {
   // As the binding does on 3.0: a server that allows renegotiation accepts a client's.
-  const allowClient: ReadonlyArray<OptionFlag> = config.allowRenegotiation && config.role !== "client"
+  const allowClient: ReadonlyArray<OptionFlag.OptionFlag> = config.allowRenegotiation && config.role !== "client"
     ? ["ALLOW_CLIENT_RENEGOTIATION"]
     : []
   const set = new Set([...defaultOptions, ...config.options, ...allowClient])
-  const options = flagsByBit.filter((flag) => set.has(flag))
+  const options = OptionFlag.all.filter((flag) => set.has(flag))
   return {
     role: config.role,
     minProtocol: config.minProtocol,
     maxProtocol: config.maxProtocol,
     options,
-    optionBits: options.reduce((bits, flag) => bits | (1n << BigInt(optionBit[flag])), 0n),
+    optionBits: OptionFlag.toBits(options),
     mode: SSL_MODE_AUTO_RETRY,
     verifyMode: config.verifyMode,
     verifyModeBits: verifyBits[config.verifyMode],
@@ -197,32 +157,8 @@ const settingsOf = (config: ContextConfig): Settings => {
 /** Whether the context's method has the handshake function for this role. */
 const methodAllows = (method: Role, connection: "client" | "server") => method === "any" || method === connection
 
-/** The operations the model implements; every other member of `OpenSsl` throws `UnsupportedError`. */
-export const modelled = [
-  "contextNew",
-  "contextFree",
-  "contextSettings",
-  "sslNew",
-  "sslUpRef",
-  "sslFree",
-  "sslDup",
-  "sslInBefore",
-  "sslSettings",
-  "sslSetRole",
-  "sslSetHostName",
-  "sslSetVerifyHost",
-  "sslAttachMemory",
-  "sslHandshake",
-  "observeFrees",
-  "allocate"
-] as const satisfies ReadonlyArray<keyof OpenSsl>
-
-const unsupported = (operation: string) => (): never => {
-  throw new UnsupportedError({
-    operation,
-    reason: "the lifecycle model has no TLS engine or cryptography; run this against a real binding (NodeOpenSsl)"
-  })
-}
+/** The capability records the model provides; the others (`io`, `sessions`, `pki`) it leaves out. */
+export const capabilities = ["handles", "handshake", "frees"] as const satisfies ReadonlyArray<keyof OpenSsl>
 
 export const makeModel = (): OpenSsl => {
   const objects = new Map<number, ContextObject | SslObject>()
@@ -239,15 +175,21 @@ export const makeModel = (): OpenSsl => {
   // free); the model reports it as a typed error instead.
   const lookup = <K extends NativeKind>(ref: NativeRef, kind: K, operation: string) => {
     const object = objects.get(ref.id)
+    if (ref.owner !== owner) {
+      throw new InvalidOptionError({ option: kind, reason: `${operation}: this ${kind} belongs to another OpenSsl` })
+    }
     if (object === undefined || object.kind !== kind || object.address !== ref.address || ref.kind !== kind) {
       throw new ReleasedHandleError({ kind, operation: `${operation} (no live ${kind} #${ref.id} in the model)` })
     }
     return object as K extends "SSL" ? SslObject : ContextObject
   }
+  // The model's identity, as a binding's: refs it did not make are refused.
+  const owner = {}
   const refOf = (object: ContextObject | SslObject): NativeRef => ({
     kind: object.kind,
     address: object.address,
-    id: object.id
+    id: object.id,
+    owner
   })
   const emit = (object: ContextObject | SslObject) => {
     objects.delete(object.id)
@@ -277,13 +219,7 @@ export const makeModel = (): OpenSsl => {
     return ssl
   }
 
-  const service: OpenSsl = {
-    [TypeId]: TypeId,
-    implementation: "model",
-    version,
-    features,
-    allocate: (size) => new Uint8Array(size),
-
+  const handles: Handles = {
     contextNew: (config) => {
       const ctx: ContextObject = { kind: "SSL_CTX", ...stamp(), refs: 1, config, settings: settingsOf(config) }
       objects.set(ctx.id, ctx)
@@ -348,16 +284,19 @@ export const makeModel = (): OpenSsl => {
     // The name is parsed before it gets here; only a handshake, which the model never completes, uses it.
     sslSetVerifyHost: (ref, host) => {
       lookup(ref, "SSL", "SSL_set1_host").verifyHost = host._tag === "DnsName" ? host.name : openSslIpText(host)
-    },
-    sslAttachMemory: (ref) => {
+    }
+  }
+
+  const handshake: Handshake = {
+    attachMemory: (ref) => {
       const ssl = lookup(ref, "SSL", "sslAttachMemory")
       if (ssl.bio) {
-        throw new TlsError({ reason: "DriverConflict", operation: "attach: BIOs are already attached to this SSL" })
+        throw driverConflict("attach")
       }
       ssl.bio = true
       ssl.mode |= SSL_MODE_ENGINE
     },
-    sslHandshake: (ref): HandshakeStep => {
+    step: (ref): HandshakeStep => {
       const ssl = lookup(ref, "SSL", "SSL_do_handshake")
       if (ssl.connection === undefined) throw protocolError(CONNECTION_TYPE_NOT_SET)
       if (!methodAllows(ssl.ctx.config.role, ssl.connection)) throw protocolError(SHOULD_NOT_HAVE_BEEN_CALLED)
@@ -382,37 +321,26 @@ export const makeModel = (): OpenSsl => {
       // A server without a read BIO fails fatally; later calls report a syscall error.
       ssl.state = "error"
       throw protocolError(READ_BIO_NOT_SET)
-    },
+    }
+  }
 
-    sslFeed: unsupported("sslFeed"),
-    sslDrain: unsupported("sslDrain"),
-    sslPendingOutput: unsupported("sslPendingOutput"),
-    sslInputEnded: unsupported("sslInputEnded"),
-    sslRead: unsupported("sslRead"),
-    sslWrite: unsupported("sslWrite"),
-    sslShutdown: unsupported("sslShutdown"),
-    sslSetCallbacks: unsupported("sslSetCallbacks"),
-    sslTakeCallbackFailure: unsupported("sslTakeCallbackFailure"),
-    sslVerifyFailure: unsupported("sslVerifyFailure"),
-    sslInfo: unsupported("sslInfo"),
-    sslExportKeyingMaterial: unsupported("sslExportKeyingMaterial"),
-    sslSetSession: unsupported("sslSetSession"),
-    sslGetSession: unsupported("sslGetSession"),
-    sessionUpRef: unsupported("sessionUpRef"),
-    sessionFree: unsupported("sessionFree"),
-    sessionToBytes: unsupported("sessionToBytes"),
-    sessionFromBytes: unsupported("sessionFromBytes"),
-    sessionIsResumable: unsupported("sessionIsResumable"),
-    parseCertificate: unsupported("parseCertificate"),
-    pkiGenerateKey: unsupported("pkiGenerateKey"),
-    pkiIssueCertificate: unsupported("pkiIssueCertificate"),
-
-    observeFrees: (listener) => {
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
+  return {
+    [TypeId]: TypeId,
+    implementation: "model",
+    version,
+    features,
+    handles,
+    handshake,
+    io: undefined,
+    sessions: undefined,
+    pki: undefined,
+    frees: {
+      observe: (listener) => {
+        listeners.add(listener)
+        return () => {
+          listeners.delete(listener)
+        }
       }
     }
   }
-  return service
 }

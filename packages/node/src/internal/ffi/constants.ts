@@ -3,7 +3,7 @@
  * Values from OpenSSL's `ssl.h`, `tls1.h`, `bio.h`, `crypto.h`, `err.h` (stable from 1.1.1
  * through 3.5 unless noted).
  */
-import type { OptionFlag, ProtocolVersion } from "@effect-openssl/core/OpenSsl"
+import type { ProtocolVersion } from "@effect-openssl/core/OpenSsl"
 
 export const SSL_CTRL = {
   MODE: 33,
@@ -60,45 +60,7 @@ export const protocolVersions: Record<ProtocolVersion, number> = {
   "TLSv1.3": 0x304
 }
 
-/** `SSL_OP_*` bit numbers, and the OpenSSL version that introduced each flag. */
-export const optionBits: ReadonlyArray<readonly [OptionFlag, bit: number, since: number]> = [
-  ["NO_EXTENDED_MASTER_SECRET", 0, 0x30000000],
-  ["CLEANSE_PLAINTEXT", 1, 0x30000000],
-  ["LEGACY_SERVER_CONNECT", 2, 0x10101000],
-  ["ENABLE_KTLS", 3, 0x30000000],
-  ["TLSEXT_PADDING", 4, 0x10101000],
-  ["SAFARI_ECDHE_ECDSA_BUG", 6, 0x10101000],
-  ["IGNORE_UNEXPECTED_EOF", 7, 0x30000000],
-  ["ALLOW_CLIENT_RENEGOTIATION", 8, 0x30000000],
-  ["DISABLE_TLSEXT_CA_NAMES", 9, 0x30000000],
-  ["ALLOW_NO_DHE_KEX", 10, 0x10101000],
-  ["DONT_INSERT_EMPTY_FRAGMENTS", 11, 0x10101000],
-  ["NO_QUERY_MTU", 12, 0x10101000],
-  ["COOKIE_EXCHANGE", 13, 0x10101000],
-  ["NO_TICKET", 14, 0x10101000],
-  ["CISCO_ANYCONNECT", 15, 0x10101000],
-  ["NO_SESSION_RESUMPTION_ON_RENEGOTIATION", 16, 0x10101000],
-  ["NO_COMPRESSION", 17, 0x10101000],
-  ["ALLOW_UNSAFE_LEGACY_RENEGOTIATION", 18, 0x10101000],
-  ["NO_ENCRYPT_THEN_MAC", 19, 0x10101000],
-  ["ENABLE_MIDDLEBOX_COMPAT", 20, 0x10101000],
-  ["PRIORITIZE_CHACHA", 21, 0x10101000],
-  ["CIPHER_SERVER_PREFERENCE", 22, 0x10101000],
-  ["TLS_ROLLBACK_BUG", 23, 0x10101000],
-  ["NO_ANTI_REPLAY", 24, 0x10101000],
-  ["NO_SSLv3", 25, 0x10101000],
-  ["NO_TLSv1", 26, 0x10101000],
-  ["NO_TLSv1_2", 27, 0x10101000],
-  ["NO_TLSv1_1", 28, 0x10101000],
-  ["NO_TLSv1_3", 29, 0x10101000],
-  ["NO_RENEGOTIATION", 30, 0x10101000],
-  ["CRYPTOPRO_TLSEXT_BUG", 31, 0x10101000]
-]
-
 export const SSL_MODE = { ENABLE_PARTIAL_WRITE: 1, ACCEPT_MOVING_WRITE_BUFFER: 2 } as const
-
-/** `SSL_get_shutdown` bits. */
-export const SSL_SHUTDOWN_STATE = { SENT: 1, RECEIVED: 2 } as const
 
 export const SSL_TLSEXT_ERR = { OK: 0, ALERT_FATAL: 2, NOACK: 3 } as const
 

@@ -1,12 +1,24 @@
+import { globalValue } from "effect/GlobalValue"
 import * as koffi from "koffi"
 import { pkiTable } from "./pkiTable.js"
 import { callbackTypes } from "./prototypes.js"
 import { type Native, table } from "./table.js"
 
+/**
+ * Why binding failed: no library, a required symbol missing, a version older than 1.1.1, no
+ * free callback slot left in koffi's fixed pool, or an option this thread cannot have.
+ */
+export type LoadFailureReason =
+  | "LibraryNotFound"
+  | "SymbolMissing"
+  | "UnsupportedVersion"
+  | "CallbackSlotsExhausted"
+  | "UnsupportedInWorker"
+
 /** Why loading failed, before it becomes an `OpenSslLoadError`. */
 export class LoadFailure {
   constructor(
-    readonly reason: "LibraryNotFound" | "SymbolMissing" | "UnsupportedVersion",
+    readonly reason: LoadFailureReason,
     readonly detail: string,
     readonly cause?: unknown
   ) {}
@@ -19,8 +31,6 @@ export type Source =
 
 export interface Loaded {
   readonly native: Native
-  /** Koffi type of a pointer to the ex_data free callback, for `koffi.register`. */
-  readonly exDataFreeType: koffi.TypeObject
 }
 
 const openLibrary = (path: string | null): koffi.LibraryHandle => {
@@ -33,7 +43,8 @@ const openLibrary = (path: string | null): koffi.LibraryHandle => {
   }
 }
 
-const cache = new Map<string, Loaded>()
+/** Per process (per thread: each has its own koffi): koffi declarations are costly and immutable. */
+const cache = globalValue(Symbol.for("@effect-openssl/node/libraries"), () => new Map<string, Loaded>())
 
 /**
  * Bind every table entry. A missing required symbol is a `LoadFailure` naming it; a missing
@@ -44,7 +55,8 @@ export const load = (source: Source): Loaded => {
   const key = source._tag === "Process" ? "process" : `${source.libssl}\0${source.libcrypto ?? ""}`
   const cached = cache.get(key)
   if (cached !== undefined) return cached
-  const exDataFreeType = callbackTypes().ExDataFree
+  // The prototypes name the callback types: they must be declared first.
+  callbackTypes()
   let sslLib: koffi.LibraryHandle
   let cryptoLib: koffi.LibraryHandle
   if (source._tag === "Process") {
@@ -64,7 +76,7 @@ export const load = (source: Source): Loaded => {
       throw new LoadFailure("SymbolMissing", `${name} not found`, cause)
     }
   }
-  const loaded: Loaded = { native: native as unknown as Native, exDataFreeType }
+  const loaded: Loaded = { native: native as unknown as Native }
   cache.set(key, loaded)
   return loaded
 }
