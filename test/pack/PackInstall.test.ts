@@ -1,5 +1,5 @@
 /**
- * The packages as users get them: `pnpm pack` builds and packs the three packages, `npm install`
+ * The packages as users get them: `pnpm -r pack` builds and packs the three packages, `npm install`
  * puts the tarballs into fresh projects outside the workspace (everything else from the
  * registry), one at the lowest versions the peer ranges accept and one at the versions the
  * workspace pins; then plain `node`, `npx` and `tsc` use what was installed.
@@ -16,7 +16,6 @@ import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const consumer = fileURLToPath(new URL("./consumer", import.meta.url))
-const packages = ["core", "node", "test"] as const
 
 interface Output {
   readonly stdout: string
@@ -106,10 +105,8 @@ const InstalledLive = Layer.scoped(
     )
     const tarballDir = join(base, "tarballs")
     yield* Effect.promise(() => mkdir(tarballDir))
-    // In dependency order: each pack builds its package, and node's and test's builds read core's declarations.
-    for (const name of packages) {
-      yield* run("pnpm", ["pack", "--pack-destination", tarballDir], join(root, "packages", name))
-    }
+    // Each package's pack builds it first, in dependency order (node's and test's builds read core's declarations).
+    yield* run("pnpm", ["-r", "pack", "--pack-destination", tarballDir], root)
     const tarballs = (yield* Effect.promise(() => readdir(tarballDir))).map((file) => join(tarballDir, file))
 
     const core = yield* readJson(join(root, "packages/core/package.json"))
@@ -136,7 +133,11 @@ layer(InstalledLive, { timeout: "3 minutes" })("packed and installed", (it) => {
   it.effect("the tarballs carry dist, README and LICENSE only, and every export and bin target is in them", () =>
     Effect.gen(function*() {
       const { pinned, tarballs } = yield* Installed
-      assert.strictEqual(tarballs.length, packages.length)
+      assert.deepStrictEqual(tarballs.map(packageOf).sort(), [
+        "@effect-openssl/core",
+        "@effect-openssl/node",
+        "@effect-openssl/test"
+      ])
       for (const tarball of tarballs) {
         const listing = (yield* run("tar", ["tzvf", tarball], root)).stdout.trim().split("\n")
         const files = listing.map((line) => line.split(/\s+/).at(-1)!.replace(/^package\//, ""))
