@@ -55,7 +55,7 @@ interface Versions {
 // first release, with the lowest effect it accepts, at least 3.20.0) was installed, type-checked
 // and run the same way once, by hand, when the ranges were set (2026-12-04).
 
-/** The first version a peer range names (`^3.14.0`, `>=0.71.3 <0.98.0`): its lowest. */
+/** The first version a peer range names (`^3.20.0`, `>=0.71.3 <0.98.0`): its lowest. */
 const lowestOf = (range: string): string => {
   const match = /\d+\.\d+\.\d+/.exec(range)
   if (match === null) throw new Error(`no version in the peer range ${range}`)
