@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/node-lines.sh
 bench=packages/node/bench
 
-node_modules/.bin/esbuild "$bench/run.ts" "$bench"/loopback/servers/*.ts "$bench/loopback/loadClient.ts" \
+node_modules/.bin/esbuild --conditions=@effect-openssl/source "$bench/run.ts" "$bench"/loopback/servers/*.ts "$bench/loopback/loadClient.ts" \
   --bundle --platform=node --format=esm --target=node20 --log-level=warning \
   --external:effect --external:koffi --external:@effect/platform --external:@effect/platform-node \
   --outdir="$bench/.build" --entry-names='[name]' --out-extension:.js=.mjs

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test job: type-check, lint and format check, then the vitest suites on the
-# machine's Node and on every other supported Node line. Ends with one summary line.
+# machine's Node and on every other supported Node line, then (once, on the machine's Node) the
+# packages packed and installed into fresh projects. Ends with a summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/node-lines.sh
@@ -34,14 +35,19 @@ for version in "${NODE_LINES[@]}"; do
   fi
 done
 
+step "pack and install (Node $current)" \
+  node node_modules/vitest/vitest.mjs run --root test/pack --reporter=default --reporter=json \
+  --outputFile="$PWD/$reports/pack.json"
+
 node -e '
   const fs = require("fs"), dir = process.argv[1]
-  let passed = 0, failed = 0, runs = 0
+  let passed = 0, failed = 0, lines = 0
   for (const f of fs.readdirSync(dir)) {
     const r = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"))
-    passed += r.numPassedTests; failed += r.numFailedTests + (r.success ? 0 : r.numFailedTestSuites); runs++
+    passed += r.numPassedTests; failed += r.numFailedTests + (r.success ? 0 : r.numFailedTestSuites)
+    if (f.startsWith("node-")) lines++
   }
-  console.log(`\nvitest runs: ${runs} Node lines`)
+  console.log(`\nvitest runs: ${lines} Node lines${fs.existsSync(dir + "/pack.json") ? " + pack and install" : ""}`)
   console.log(`tests: ${passed} passed, ${failed} failed`)
 ' "$reports"
 exit $status

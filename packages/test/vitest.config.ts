@@ -1,6 +1,8 @@
 import { defineProject } from "vitest/config"
+import { sourceConditions } from "../../vitest.shared.js"
 
 export default defineProject({
+  ...sourceConditions,
   test: {
     name: "test",
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],

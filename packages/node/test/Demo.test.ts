@@ -2,14 +2,15 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { sourceCondition } from "../../../vitest.shared.js"
 
 const root = fileURLToPath(new URL("../../..", import.meta.url))
 
-/** `pnpm start`'s program, run as users run it: its output, or its failure. */
+/** `pnpm start`'s program, run as it runs (from the sources): its output, or its failure. */
 const runDemo = Effect.async<string, Error>((resume) => {
   const child = execFile(
     process.execPath,
-    ["--import", "tsx", "packages/node/src/bin.ts", "demo"],
+    [`--conditions=${sourceCondition}`, "--import", "tsx", "packages/node/src/bin.ts", "demo"],
     { cwd: root, timeout: 60_000 },
     (error, stdout, stderr) => resume(error === null ? Effect.succeed(stdout) : Effect.fail(new Error(stderr)))
   )

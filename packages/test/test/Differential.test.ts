@@ -13,6 +13,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { sourceCondition } from "../../../vitest.shared.js"
 import * as Arbitraries from "../src/Arbitraries.js"
 import * as LifecycleProgram from "../src/LifecycleProgram.js"
 import * as OpenSslModel from "../src/OpenSslModel.js"
@@ -98,7 +99,13 @@ describe("where the model predicts a crash", () => {
       const run = (program: LifecycleProgram.Program) =>
         Effect.async<{ readonly code: number | null; readonly signal: string | null; readonly stdout: string }>(
           (resume) => {
-            execFile(process.execPath, ["--import", "tsx", script, JSON.stringify(program)], (error, stdout) =>
+            execFile(process.execPath, [
+              `--conditions=${sourceCondition}`,
+              "--import",
+              "tsx",
+              script,
+              JSON.stringify(program)
+            ], (error, stdout) =>
               resume(Effect.succeed({
                 code: error === null ? 0 : (typeof error.code === "number" ? error.code : null),
                 signal: error?.signal ?? null,
