@@ -20,11 +20,11 @@ import * as Stream from "effect/Stream"
 import * as HostName from "./HostName.js"
 import { Driver } from "./internal/driver.js"
 import type { Engine } from "./internal/engine.js"
-import { decodeTimeout, within } from "./internal/timeout.js"
+import { decodeTimeout } from "./internal/timeout.js"
 import * as Ssl from "./Ssl.js"
 import type { SslContext } from "./SslContext.js"
 import type { SslError } from "./SslError.js"
-import { InvalidOptionError, TlsError } from "./SslError.js"
+import { driverConflict, InvalidOptionError } from "./SslError.js"
 import type { SslSession } from "./SslSession.js"
 import * as TlsEngine from "./TlsEngine.js"
 import type { TlsInfo } from "./TlsInfo.js"
@@ -258,27 +258,28 @@ export const over = (
   transport: Transport.Transport,
   options: DriverOptions = {}
 ): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { closeTimeout, handshakeTimeout } = yield* Effect.try({
-      try: () => ({
-        handshakeTimeout: decodeTimeout("handshakeTimeout", options.handshakeTimeout, "30 seconds"),
-        closeTimeout: decodeTimeout("closeTimeout", options.closeTimeout, "5 seconds")
-      }),
-      catch: (e) => e as InvalidOptionError
-    })
-    const e = engine as Engine
-    if (!e.claimDriver()) {
-      return yield* new TlsError({
-        reason: "DriverConflict",
-        operation: "TlsConnection.over: this engine has a driver"
-      })
+  // Few Effect operations on purpose: this runs for every connection a server accepts.
+  Effect.suspend(() => {
+    let handshakeTimeout: Duration.Duration
+    let closeTimeout: Duration.Duration
+    try {
+      handshakeTimeout = decodeTimeout("handshakeTimeout", options.handshakeTimeout, "30 seconds")
+      closeTimeout = decodeTimeout("closeTimeout", options.closeTimeout, "5 seconds")
+    } catch (e) {
+      return Effect.fail(e as InvalidOptionError)
     }
-    const push = yield* Transport.push(transport, { linger: closeTimeout })
-    const driver = new Driver(e, push, closeTimeout)
-    yield* Effect.addFinalizer(() => Effect.sync(() => driver.dispose()))
-    driver.start()
-    yield* within(driver.handshake, handshakeTimeout, "handshake")
-    return connectionOf(driver)
+    const e = engine as Engine
+    if (!e.claimDriver()) return Effect.fail(driverConflict("TlsConnection.over"))
+    return Effect.flatMap(Transport.push(transport, { linger: closeTimeout }), (push) => {
+      const driver = new Driver(e, push, closeTimeout)
+      return Effect.zipRight(
+        Effect.addFinalizer(() => Effect.sync(() => driver.dispose())),
+        Effect.suspend(() => {
+          driver.start()
+          return Effect.as(driver.awaitHandshake(handshakeTimeout), connectionOf(driver))
+        })
+      )
+    })
   })
 
 const connectionOf = (driver: Driver): TlsConnection => {

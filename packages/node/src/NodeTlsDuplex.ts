@@ -25,11 +25,10 @@
  */
 import type { SslContext } from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
-import { TransportError } from "@effect-openssl/core/Transport"
+import type { TransportError } from "@effect-openssl/core/Transport"
 import * as Effect from "effect/Effect"
-import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
-import * as net from "node:net"
+import type * as net from "node:net"
 import { Duplex } from "node:stream"
 import * as NodeTransport from "./NodeTransport.js"
 
@@ -92,11 +91,7 @@ export const awaitClose = (stream: Duplex): Effect.Effect<void> =>
  * @since 0.1.0
  * @category models
  */
-export interface ListenOptions {
-  /** Default: every interface, as `net.Server#listen`. */
-  readonly host?: string | undefined
-  /** Default 0: a free port (see the returned address). */
-  readonly port?: number | undefined
+export interface ListenOptions extends NodeTransport.ListenOptions {
   /** Server options of each connection (callbacks, timeouts). */
   readonly accept?: TlsConnection.AcceptOptions | undefined
   /** Options of each connection's Duplex. */
@@ -127,33 +122,17 @@ export const listen = (
   options: ListenOptions = {}
 ): Effect.Effect<net.AddressInfo, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    const tcp = net.createServer()
-    yield* Effect.acquireRelease(
-      Effect.async<void, TransportError>((resume) => {
-        const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
-        tcp.once("error", onError)
-        tcp.listen(options.port ?? 0, options.host, () => {
-          tcp.off("error", onError)
-          resume(Effect.void)
-        })
-      }),
-      () => Effect.async<void>((resume) => void tcp.close(() => resume(Effect.void)))
-    )
-    // Made after the listener, so its connections are closed before `tcp.close` waits for them.
-    const connections = yield* FiberSet.make()
-    const runFork = yield* FiberSet.runtime(connections)<never>()
+    const listener = yield* NodeTransport.listen(options)
     const onConnectionError = options.onConnectionError ?? (() => Effect.void)
-    tcp.on("connection", (socket) =>
-      runFork(
-        Effect.gen(function*() {
-          const transport = yield* NodeTransport.fromDuplex(socket)
-          const connection = yield* TlsConnection.accept(transport, context, options.accept)
-          const duplex = yield* make(connection, options.duplex)
-          server.emit("connection", duplex)
-          yield* awaitClose(duplex)
-        }).pipe(Effect.scoped, Effect.catchAll(onConnectionError))
-      ))
-    return tcp.address() as net.AddressInfo
+    yield* Effect.forkScoped(listener.run((transport) =>
+      Effect.gen(function*() {
+        const connection = yield* TlsConnection.accept(transport, context, options.accept)
+        const duplex = yield* make(connection, options.duplex)
+        server.emit("connection", duplex)
+        yield* awaitClose(duplex)
+      }).pipe(Effect.catchAll(onConnectionError))
+    ))
+    return listener.address
   })
 
 class TlsDuplex extends Duplex {

@@ -16,6 +16,7 @@ import type { PushSink, PushTransport, Transport } from "@effect-openssl/core/Tr
 import { TransportError } from "@effect-openssl/core/Transport"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
@@ -74,6 +75,100 @@ export const connectTcp = (
     }),
     (socket) => fromDuplex(socket, options)
   )
+
+/**
+ * A TCP listener whose connections are transports.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener {
+  /** The bound address (port 0 picks a free one). */
+  readonly address: net.AddressInfo
+  /**
+   * Handle every connection: `handler` gets its transport in a scope of its own, closed (the
+   * transport gracefully, see the module note) when the handler ends. Runs until interrupted;
+   * connections that arrived before are handled first. A handler's failure ends its connection
+   * only (it is logged at debug level).
+   */
+  readonly run: <A, E, R>(
+    handler: (transport: Transport) => Effect.Effect<A, E, R | Scope.Scope>
+  ) => Effect.Effect<never, never, R>
+}
+
+/**
+ * Options of `listen`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListenOptions extends Options {
+  /** Default: every interface, as `net.Server#listen`. */
+  readonly host?: string | undefined
+  /** Default 0: a free port (see `address`). */
+  readonly port?: number | undefined
+  /** The kernel's queue of connections not yet accepted. */
+  readonly backlog?: number | undefined
+}
+
+/**
+ * Listen on TCP, for `TlsConnection.accept`:
+ *
+ * ```ts
+ * const listener = yield* NodeTransport.listen({ port: 8443 })
+ * yield* listener.run((transport) =>
+ *   Effect.flatMap(TlsConnection.accept(transport, context), (conn) => conn.stream.pipe(Stream.run(conn.sink))))
+ * ```
+ *
+ * Listening stops when the scope closes, after the connections being handled were closed. A
+ * failure to listen (a busy port) is a `TransportError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pending: Array<net.Socket> = []
+    let onConnection: (socket: net.Socket) => void = (socket) => pending.push(socket)
+    const tcp = net.createServer({ noDelay: true }, (socket) => onConnection(socket))
+    yield* Effect.acquireRelease(
+      Effect.async<void, TransportError>((resume) => {
+        const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
+        tcp.once("error", onError)
+        tcp.listen({ port: options.port ?? 0, host: options.host, backlog: options.backlog }, () => {
+          tcp.off("error", onError)
+          resume(Effect.void)
+        })
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          for (const socket of pending.splice(0)) socket.destroy()
+          tcp.close(() => resume(Effect.void))
+        })
+    )
+    const run = <A, E, R>(
+      handler: (transport: Transport) => Effect.Effect<A, E, R | Scope.Scope>
+    ): Effect.Effect<never, never, R> =>
+      Effect.scoped(Effect.gen(function*() {
+        const connections = yield* FiberSet.make()
+        const runFork = yield* FiberSet.runtime(connections)<R>()
+        return yield* Effect.async<never>(() => {
+          onConnection = (socket) => {
+            runFork(
+              Effect.flatMap(fromDuplex(socket, options), handler).pipe(
+                Effect.scoped,
+                Effect.catchAllCause((cause) => Effect.logDebug("connection ended with a failure", cause))
+              )
+            )
+          }
+          for (const socket of pending.splice(0)) onConnection(socket)
+          return Effect.sync(() => {
+            onConnection = (socket) => pending.push(socket)
+          })
+        })
+      }))
+    return { address: tcp.address() as net.AddressInfo, run }
+  })
 
 /** End the sending side, drop what still comes for `linger`, then destroy. */
 const closeGracefully = (stream: Duplex, linger: Duration.Duration): void => {

@@ -1,4 +1,4 @@
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -397,10 +397,34 @@ export class Driver {
   // -------------------------------------------------------------------------------------------
   // The connection's operations
 
-  readonly handshake: Effect.Effect<void, TlsConnectionError> = this.#until(
-    () => this.#established || this.#failure !== undefined,
-    () => this.#failure !== undefined ? Effect.fail(this.#failed("handshake")) : Effect.void
-  )
+  /**
+   * Wait for the handshake, bounded by `timeout`: past it the connection fails with `TlsError`
+   * `"Timeout"`. A timer of the driver's own, not a race of fibers: this is on the path of
+   * every connection.
+   */
+  awaitHandshake(timeout: Duration.Duration): Effect.Effect<void, TlsConnectionError> {
+    const outcome = () => this.#failure !== undefined ? Effect.fail(this.#failed("handshake")) : Effect.void
+    return Effect.suspend(() =>
+      this.#established || this.#failure !== undefined ? outcome() : Effect.async((resume) => {
+        const timer = setTimeout(
+          () => this.#fail(new TlsError({ reason: "Timeout", operation: "handshake" })),
+          Duration.toMillis(timeout)
+        )
+        const watcher = () => {
+          if (!this.#established && this.#failure === undefined) return
+          clearTimeout(timer)
+          this.#watchers.delete(watcher)
+          resume(outcome())
+        }
+        this.#watchers.add(watcher)
+        watcher() // an event may have come between the check above and now
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          this.#watchers.delete(watcher)
+        })
+      })
+    )
+  }
 
   /** A read that can be answered now, or undefined. */
   #readNow(): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> | undefined {
@@ -545,9 +569,11 @@ export class Driver {
       }
     }
     this.#disposed = true
-    const closed = new TlsError({ reason: "Closed", operation: "the connection's scope closed" })
-    for (const reader of this.#readers.splice(0)) reader(Effect.fail(closed))
-    for (const write of this.#writes.splice(0)) write.done(closed)
+    if (this.#readers.length + this.#writes.length > 0) {
+      const closed = new TlsError({ reason: "Closed", operation: "the connection's scope closed" })
+      for (const reader of this.#readers.splice(0)) reader(Effect.fail(closed))
+      for (const write of this.#writes.splice(0)) write.done(closed)
+    }
     this.#consumer = undefined
     this.#notify()
     this.#watchers.clear()
