@@ -6,10 +6,12 @@
  * and every native handle is freed once when the scope closes.
  */
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
+import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import type { SslError, TlsError, VerifyError } from "@effect-openssl/core/SslError"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as TlsEngine from "@effect-openssl/core/TlsEngine"
 import type { VerifyStep } from "@effect-openssl/core/TlsInfo"
 import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, layer } from "@effect/vitest"
@@ -577,6 +579,33 @@ layer(TestOpenSsl, { excludeTestServices: true })("Callbacks", (it) => {
   })
 
   describe("SNI", () => {
+    it.scoped("plain answers (not Effects) decide in the handshake step itself: it never pauses for them", () =>
+      Effect.gen(function*() {
+        const pki = yield* TestPki.make()
+        const otherCert = yield* TestPki.server(pki.ca, { hostNames: ["other.test"] })
+        const server = yield* SslContext.make(serverOptions)
+        const other = yield* SslContext.make({ role: "server", certificate: otherCert })
+        const client = yield* SslContext.make({ role: "client", trust: { certificates: pki.trust } })
+        const c = yield* TlsEngine.make(yield* Ssl.make(client, { hostName: "other.test" }), { role: "client" })
+        const s = yield* TlsEngine.make(yield* Ssl.make(server), {
+          role: "server",
+          clientHello: (hello) => hello.serverName === "other.test",
+          sni: (name) => name === "other.test" ? Option.some(other) : Option.none()
+        })
+        const steps: Array<string> = []
+        const wire = new Uint8Array(65536)
+        const move = (from: TlsEngine.TlsEngine, to: TlsEngine.TlsEngine) =>
+          Effect.flatMap(from.takeOutputInto(wire), (n) => n === 0 ? Effect.void : to.feed(wire.subarray(0, n)))
+        for (let i = 0; i < 6; i++) {
+          steps.push(yield* c.handshakeStep)
+          yield* move(c, s)
+          steps.push(yield* s.handshakeStep)
+          yield* move(s, c)
+        }
+        assert.notInclude(steps, "want-client-hello")
+        assert.strictEqual((yield* c.info).peerChain[0]!.subject, "CN=other.test")
+      }))
+
     for (const version of versions) {
       it.scoped(`${version}: a context per name, with its own certificate; None keeps the default`, () =>
         Effect.gen(function*() {

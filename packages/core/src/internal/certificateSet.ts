@@ -89,11 +89,14 @@ export class Generation implements ConnectionOptions {
   }
 }
 
-/** The `sni` accept option of a set: `None` keeps the default context the `SSL` was made with. */
+/**
+ * The `sni` accept option of a set: `None` keeps the default context the `SSL` was made with.
+ * It answers synchronously, so the handshake does not pause for it (no fiber per connection).
+ */
 const sniOf = (set: CertificateSet): NonNullable<AcceptOptions["sni"]> => {
-  const chosen = new Map(set.named.map((c) => [c, Effect.succeed(Option.some(c.context))]))
-  const keep = Effect.succeed(Option.none())
-  const refuse = Effect.succeed("refuse" as const)
+  const chosen = new Map(set.named.map((c) => [c, Option.some(c.context)]))
+  const keep = Option.none()
+  const refuse = "refuse" as const
   return (serverName) => {
     const certificate = set.select(serverName)
     return certificate === "refuse" ? refuse : chosen.get(certificate) ?? keep

@@ -382,7 +382,8 @@ const decide = (
     if (!ok) return rejected
     if (sni === undefined) return accepted
     const choice = sni(hello.serverName)
-    return Effect.isEffect(choice) ? Effect.map(choice, toDecision) : toDecision(choice)
+    // An Option is an Effect too: test for the plain answers first.
+    return choice === "refuse" || Option.isOption(choice) ? toDecision(choice) : Effect.map(choice, toDecision)
   }
   return Effect.isEffect(verdict) ? Effect.flatMap(verdict, (ok) => lift(afterVerdict(ok))) : afterVerdict(verdict)
 }
