@@ -95,6 +95,8 @@ export interface UnsafeConnection {
   readonly write: (data: Uint8Array, done: (error: TlsConnectionError | undefined) => void) => void
   /** `closeWrite`, after the writes before it. */
   readonly closeWrite: (done: (error: TlsConnectionError | undefined) => void) => void
+  /** TLS bytes received and sent so far (records on the wire). */
+  readonly traffic: () => { readonly received: number; readonly sent: number }
 }
 
 /**
@@ -152,6 +154,11 @@ export interface DriverOptions {
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** How long `close` may wait for the peer's close_notify. Default 5 seconds. */
   readonly closeTimeout?: Duration.DurationInput | undefined
+  /**
+   * Close the connection (close_notify, then `TlsError` `"Timeout"` for whoever waits) after
+   * this long with no data either way. Default: no limit.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -262,16 +269,18 @@ export const over = (
   Effect.suspend(() => {
     let handshakeTimeout: Duration.Duration
     let closeTimeout: Duration.Duration
+    let idleTimeout: Duration.Duration | undefined
     try {
       handshakeTimeout = decodeTimeout("handshakeTimeout", options.handshakeTimeout, "30 seconds")
       closeTimeout = decodeTimeout("closeTimeout", options.closeTimeout, "5 seconds")
+      idleTimeout = options.idleTimeout === undefined ? undefined : decodeTimeout("idleTimeout", options.idleTimeout, 0)
     } catch (e) {
       return Effect.fail(e as InvalidOptionError)
     }
     const e = engine as Engine
     if (!e.claimDriver()) return Effect.fail(driverConflict("TlsConnection.over"))
     return Effect.flatMap(Transport.push(transport, { linger: closeTimeout }), (push) => {
-      const driver = new Driver(e, push, closeTimeout)
+      const driver = new Driver(e, push, closeTimeout, idleTimeout)
       return Effect.zipRight(
         Effect.addFinalizer(() => Effect.sync(() => driver.dispose())),
         Effect.suspend(() => {
@@ -313,7 +322,8 @@ const connectionOf = (driver: Driver): TlsConnection => {
     unsafe: {
       subscribe: (consumer) => driver.subscribe(consumer),
       write: (data, done) => driver.unsafeWrite(data, done),
-      closeWrite: (done) => driver.unsafeCloseWrite(done)
+      closeWrite: (done) => driver.unsafeCloseWrite(done),
+      traffic: () => driver.traffic
     }
   }
 }

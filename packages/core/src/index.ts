@@ -71,6 +71,11 @@ export * as TlsInfo from "./TlsInfo.js"
 /**
  * @since 0.1.0
  */
+export * as TlsMetrics from "./TlsMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as TlsSocket from "./TlsSocket.js"
 
 /**

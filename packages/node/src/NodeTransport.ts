@@ -94,6 +94,8 @@ export interface Listener {
   readonly run: <A, E, R>(
     handler: (transport: Transport) => Effect.Effect<A, E, R | Scope.Scope>
   ) => Effect.Effect<never, never, R>
+  /** Stop accepting connections (the port is released); connections being handled go on. */
+  readonly stop: Effect.Effect<void>
 }
 
 /**
@@ -109,6 +111,13 @@ export interface ListenOptions extends Options {
   readonly port?: number | undefined
   /** The kernel's queue of connections not yet accepted. */
   readonly backlog?: number | undefined
+  /**
+   * Most connections open at once; beyond, new ones are closed as soon as they are accepted
+   * (`net.Server#maxConnections`). Default: no limit.
+   */
+  readonly maxConnections?: number | undefined
+  /** Told of each connection refused by `maxConnections`. */
+  readonly onRefused?: (() => void) | undefined
 }
 
 /**
@@ -131,6 +140,9 @@ export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, Tra
     const pending: Array<net.Socket> = []
     let onConnection: (socket: net.Socket) => void = (socket) => pending.push(socket)
     const tcp = net.createServer({ noDelay: true }, (socket) => onConnection(socket))
+    if (options.maxConnections !== undefined) tcp.maxConnections = options.maxConnections
+    const onRefused = options.onRefused
+    if (onRefused !== undefined) tcp.on("drop", () => onRefused())
     yield* Effect.acquireRelease(
       Effect.async<void, TransportError>((resume) => {
         const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
@@ -143,7 +155,8 @@ export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, Tra
       () =>
         Effect.async<void>((resume) => {
           for (const socket of pending.splice(0)) socket.destroy()
-          tcp.close(() => resume(Effect.void))
+          if (tcp.listening) tcp.close(() => resume(Effect.void))
+          else resume(Effect.void)
         })
     )
     const run = <A, E, R>(
@@ -167,7 +180,10 @@ export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, Tra
           })
         })
       }))
-    return { address: tcp.address() as net.AddressInfo, run }
+    const stop = Effect.sync(() => {
+      if (tcp.listening) tcp.close()
+    })
+    return { address: tcp.address() as net.AddressInfo, run, stop }
   })
 
 /** End the sending side, drop what still comes for `linger`, then destroy. */

@@ -11,4 +11,9 @@ export * as NodeTlsDuplex from "./NodeTlsDuplex.js"
 /**
  * @since 0.1.0
  */
+export * as NodeTlsSocketServer from "./NodeTlsSocketServer.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as NodeTransport from "./NodeTransport.js"

@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
+
 import { createHash } from "node:crypto"
 import * as http from "node:http"
 import * as https from "node:https"
@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import * as NodeTlsDuplex from "../src/NodeTlsDuplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
+import { curlRequest } from "./peers.js"
 import { clientOptions, fixture, serverOptions } from "./util.js"
 
 const caFile = fileURLToPath(new URL("./fixtures/ca.pem", import.meta.url))
@@ -73,22 +74,7 @@ const httpServerOverOurTls = (configure: (server: http.Server) => void = () => {
 
 /** Run curl against `https://localhost:<port><path>` (resolved to 127.0.0.1), with our CA. */
 const curl = (port: number, path: string, input?: Uint8Array) =>
-  Effect.async<Buffer, Error>((resume) => {
-    const args = ["-sS", "--fail", "--max-time", "10", "--cacert", caFile, "--resolve", `localhost:${port}:127.0.0.1`]
-    if (input !== undefined) args.push("--data-binary", "@-", "-H", "content-type: application/octet-stream")
-    const child = spawn("curl", [...args, `https://localhost:${port}${path}`])
-    const out: Array<Buffer> = []
-    let err = ""
-    child.stdout.on("data", (chunk: Buffer) => out.push(chunk))
-    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()))
-    child.on("error", (error) => resume(Effect.fail(error)))
-    child.on("close", (code) =>
-      resume(code === 0 ? Effect.succeed(Buffer.concat(out)) : Effect.fail(new Error(`curl exited ${code}: ${err}`))))
-    child.stdin.end(input)
-    return Effect.sync(() =>
-      child.kill()
-    )
-  }).pipe(Effect.timeout("15 seconds"))
+  Effect.map(curlRequest(port, path, { cacert: caFile, input }), (result) => result.body)
 
 interface Response {
   readonly status: number

@@ -417,6 +417,58 @@ export const sServer = (
 export const sClient = (port: number, args: ReadonlyArray<string>): Effect.Effect<Child, never, Scope.Scope> =>
   openssl(["s_client", "-connect", `127.0.0.1:${port}`, ...args])
 
+// --- curl --------------------------------------------------------------------------------------
+
+export interface CurlResult {
+  readonly body: Buffer
+  /** `%{http_version}`: "1.1" or "2". */
+  readonly httpVersion: string
+  readonly status: number
+}
+
+/**
+ * Run curl against `https://localhost:<port><path>` (resolved to 127.0.0.1), trusting `cacert`;
+ * `input` is POSTed. Fails with curl's message unless it exits 0.
+ */
+export const curlRequest = (
+  port: number,
+  path: string,
+  options: { readonly cacert: string; readonly input?: Uint8Array | undefined; readonly http2?: boolean | undefined }
+) =>
+  Effect.async<CurlResult, Error>((resume) => {
+    const args = [
+      "-sS",
+      "--fail",
+      "--max-time",
+      "10",
+      "--cacert",
+      options.cacert,
+      "--resolve",
+      `localhost:${port}:127.0.0.1`,
+      "-w",
+      "\n%{http_version} %{http_code}",
+      options.http2 === true ? "--http2" : "--http1.1"
+    ]
+    if (options.input !== undefined) {
+      args.push("--data-binary", "@-", "-H", "content-type: application/octet-stream")
+    }
+    const child = spawn("curl", [...args, `https://localhost:${port}${path}`])
+    const out: Array<Buffer> = []
+    let err = ""
+    child.stdout.on("data", (chunk: Buffer) => out.push(chunk))
+    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()))
+    child.on("error", (error) => resume(Effect.fail(error)))
+    child.on("close", (code) => {
+      if (code !== 0) return resume(Effect.fail(new Error(`curl exited ${code}: ${err}`)))
+      const all = Buffer.concat(out)
+      const at = all.lastIndexOf("\n")
+      const [httpVersion, status] = all.subarray(at + 1).toString().split(" ") as [string, string]
+      resume(Effect.succeed({ body: all.subarray(0, at), httpVersion, status: Number(status) }))
+    })
+    child.stdin.end(options.input)
+    return Effect.sync(() => child.kill())
+  }).pipe(Effect.timeout("15 seconds"))
+
 // --- certificates ------------------------------------------------------------------------------
 
 /** A test PKI, a second server certificate for SNI, and all of it as PEM files for openssl. */

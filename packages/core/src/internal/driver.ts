@@ -77,11 +77,22 @@ export class Driver {
   /** Woken when the handshake completes, the peer closes or the connection fails. */
   readonly #watchers = new Set<() => void>()
 
+  /** TLS bytes received and sent (for metrics). */
+  #bytesReceived = 0
+  #bytesSent = 0
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
+
   constructor(
     readonly engine: Engine,
     readonly transport: PushTransport,
-    readonly closeTimeout: Duration.Duration
+    readonly closeTimeout: Duration.Duration,
+    /** Close the connection after this long with no data either way (undefined: never). */
+    readonly idleTimeout: Duration.Duration | undefined
   ) {}
+
+  get traffic(): { readonly received: number; readonly sent: number } {
+    return { received: this.#bytesReceived, sent: this.#bytesSent }
+  }
 
   /** Open the transport and start the handshake (a client's first flight goes out at once). */
   start(): void {
@@ -101,6 +112,8 @@ export class Driver {
 
   #onData(chunk: Uint8Array): void {
     if (this.#disposed || this.#failure !== undefined) return
+    this.#bytesReceived += chunk.length
+    this.#idleTimer?.refresh()
     try {
       this.engine.unsafeFeed(chunk)
     } catch (e) {
@@ -163,6 +176,7 @@ export class Driver {
       const step = this.engine.unsafeHandshakeStep()
       if (step === "done") {
         this.#established = true
+        this.#startIdleTimer()
         this.#notify()
         return true
       }
@@ -240,7 +254,32 @@ export class Driver {
   /** Send everything the engine has for the peer as one chunk. */
   #flush(): void {
     const out = this.engine.unsafeTakeOutput()
-    if (out !== undefined && !this.transport.send(out)) this.#sendBlocked = true
+    if (out === undefined) return
+    this.#bytesSent += out.length
+    this.#idleTimer?.refresh()
+    if (!this.transport.send(out)) this.#sendBlocked = true
+  }
+
+  #startIdleTimer(): void {
+    if (this.idleTimeout === undefined) return
+    this.#idleTimer = setTimeout(() => this.#idle(), Duration.toMillis(this.idleTimeout))
+  }
+
+  /** Nothing either way for the idle timeout: close_notify, and the connection ends. */
+  #idle(): void {
+    if (this.#disposed || this.#failure !== undefined) return
+    try {
+      this.#writeClosed = true
+      this.#sendCloseNotify()
+    } catch {
+      // the engine is gone: nothing to send
+    }
+    this.#fail(
+      new TlsError({
+        reason: "Timeout",
+        operation: `idle: no data either way for ${Duration.format(this.idleTimeout!)}`
+      })
+    )
   }
 
   /** Resume reading after the queue (or the consumer) took enough. */
@@ -257,6 +296,7 @@ export class Driver {
   #fail(error: SslError | TransportError): void {
     if (this.#failure !== undefined) return
     this.#failure = error
+    clearTimeout(this.#idleTimer)
     // A failing step may have queued a fatal alert for the peer: send it, or the peer waits for
     // bytes that never come until the transport closes.
     if (!(error instanceof TransportError)) {
@@ -569,6 +609,7 @@ export class Driver {
       }
     }
     this.#disposed = true
+    clearTimeout(this.#idleTimer)
     if (this.#readers.length + this.#writes.length > 0) {
       const closed = new TlsError({ reason: "Closed", operation: "the connection's scope closed" })
       for (const reader of this.#readers.splice(0)) reader(Effect.fail(closed))
