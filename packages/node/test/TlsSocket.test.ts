@@ -9,11 +9,15 @@ import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
+import * as http from "node:http"
 import type * as net from "node:net"
 import * as tls from "node:tls"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
+import * as NodeTlsDuplex from "../src/NodeTlsDuplex.js"
 import { clientOptions, fixture, serverOptions } from "./util.js"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
@@ -211,5 +215,38 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("TlsSocket", (it) => {
       const cause = error.reason === "Read" ? error.cause as { _tag?: string; reason?: string } : {}
       assert.strictEqual(cause._tag, "TlsError")
       assert.strictEqual(cause.reason, "UnexpectedEof")
+    }))
+})
+
+// The server closes first (HTTP `Connection: close`); the run ends; then the client's scope
+// closes. Closing is bounded by closeTimeout at most, and here needs nothing to wait for.
+layer(NodeOpenSsl.layer, { excludeTestServices: true })("TlsSocket closing after the server closed", (it) => {
+  it.scoped("the client's scope closes at once when the server already closed the connection", () =>
+    Effect.gen(function*() {
+      const serverContext = yield* SslContext.make(serverOptions)
+      const address = yield* NodeTlsDuplex.listen(
+        http.createServer((_request, response) => response.end("hi\n")),
+        serverContext,
+        { host: "127.0.0.1" }
+      )
+      for (let round = 0; round < 4; round++) {
+        const scope = yield* Scope.make()
+        const received = yield* Effect.gen(function*() {
+          const tls = yield* connect(address.port)
+          const chunks: Array<string> = []
+          const run = yield* Effect.fork(tls.run((chunk) => {
+            chunks.push(text(chunk))
+          }))
+          const write = yield* tls.writer
+          yield* write("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+          yield* Fiber.join(run)
+          yield* Effect.sleep("300 millis")
+          return chunks.join("")
+        }).pipe(Scope.extend(scope))
+        assert.match(received, /hi\n$/)
+        const started = Date.now()
+        yield* Scope.close(scope, Exit.void)
+        assert.isBelow(Date.now() - started, 1000, `round ${round}`)
+      }
     }))
 })
