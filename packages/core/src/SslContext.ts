@@ -15,7 +15,15 @@ import { contextLease as leaseOf, SslContextImpl } from "./internal/handles.js"
 import { acquireLease, closeEarly } from "./internal/lease.js"
 import { defaultCipherList, resolve } from "./internal/options.js"
 import { callSite } from "./internal/registry.js"
-import type { ContextConfig, ProtocolVersion, Role, SessionCacheMode, Settings, VerifyMode } from "./OpenSsl.js"
+import type {
+  ContextConfig,
+  NativeRef,
+  ProtocolVersion,
+  Role,
+  SessionCacheMode,
+  Settings,
+  VerifyMode
+} from "./OpenSsl.js"
 import { OpenSsl } from "./OpenSsl.js"
 import type * as OptionFlag from "./OptionFlag.js"
 import type { SslError } from "./SslError.js"
@@ -223,3 +231,13 @@ export const isReleased = (self: SslContext): boolean => leaseOf(self).released
  * @category unsafe
  */
 export const unsafePointer = (self: SslContext): bigint => leaseOf(self).unsafeRef("SslContext.unsafePointer").address
+
+/**
+ * The binding's name for the native object (`OpenSsl.NativeRef`), for code that calls the
+ * `OpenSsl` service directly. Valid only while this context's lease is live; throws
+ * `ReleasedHandleError` on a released context.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeNativeRef = (self: SslContext): NativeRef => leaseOf(self).unsafeRef("SslContext.unsafeNativeRef")

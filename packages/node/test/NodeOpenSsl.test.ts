@@ -1,13 +1,21 @@
 import { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
+import * as TlsConnection from "@effect-openssl/core/TlsConnection"
+import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { sourceCondition } from "../../../vitest.shared.js"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
-import { clientOptions, handshakePair, serverOptions } from "./util.js"
+import { clientOptions, connectedPair, handshakePair, serverOptions } from "./util.js"
 
 /** The system's OpenSSL 3 (Debian's libssl3), a second copy beside Node's own. */
 const systemLibssl = ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/aarch64-linux-gnu/libssl.so.3"].find(
@@ -105,4 +113,91 @@ describe("NodeOpenSsl.layerConfig", () => {
     }).pipe(
       Effect.provide(NodeOpenSsl.layerConfig().pipe(Layer.provide(withEnv({ EFFECT_OPENSSL_LIBSSL: systemLibssl }))))
     ))
+})
+
+describe("building the binding again and again", () => {
+  it.effect(
+    "thousands of builds, with and without free observation: no callback slot runs out",
+    () =>
+      Effect.gen(function*() {
+        // koffi has 8192 callback slots; a build used to take 6 for good (1,365 builds at most).
+        for (let i = 0; i < 2000; i++) {
+          yield* Effect.scoped(Layer.build(NodeOpenSsl.layer))
+          yield* Effect.scoped(Layer.build(NodeOpenSsl.layerWith({ observeFrees: true })))
+        }
+        const flights = yield* Effect.scoped(realHandshake).pipe(Effect.provide(NodeOpenSsl.layer))
+        assert.isAtLeast(flights, 2)
+      }),
+    60_000
+  )
+})
+
+describe("handles of another binding", () => {
+  it.scoped("a session, an SNI context or a raw ref of binding B is refused by binding A, with a typed error", () =>
+    Effect.gen(function*() {
+      const a = yield* Layer.build(NodeOpenSsl.layer)
+      const b = yield* Layer.build(NodeOpenSsl.layerLibrary({ libssl: systemLibssl }))
+      const inA = <X, E>(effect: Effect.Effect<X, E, OpenSsl | Scope.Scope>) => Effect.provide(effect, a)
+      const inB = <X, E>(effect: Effect.Effect<X, E, OpenSsl | Scope.Scope>) => Effect.provide(effect, b)
+
+      // A session of B's context, given to a handle of A's.
+      const bServer = yield* inB(SslContext.make(serverOptions))
+      const bClient = yield* inB(SslContext.make(clientOptions))
+      const [bc] = yield* inB(connectedPair(bClient, bServer))
+      const foreignSession = Option.getOrThrow(yield* inB(bc.awaitSession("2 seconds")))
+      const aClient = yield* inA(SslContext.make(clientOptions))
+      const refused = yield* Effect.flip(inA(Ssl.make(aClient, { session: foreignSession })))
+      assert.strictEqual(refused._tag === "InvalidOptionError" && refused.option, "session")
+
+      // An SNI choice of B's context on A's server: refused in the callback, fail closed.
+      const aServer = yield* inA(SslContext.make(serverOptions))
+      const pair = yield* Transport.memoryPair
+      const outcome = yield* inA(Effect.all([
+        Effect.either(
+          TlsConnection.connect(pair[0], aClient, { hostName: "localhost", handshakeTimeout: "5 seconds" })
+        ),
+        Effect.either(
+          TlsConnection.accept(pair[1], aServer, { sni: () => Option.some(bServer), handshakeTimeout: "5 seconds" })
+        )
+      ], { concurrency: 2 }))
+      assert.strictEqual(outcome[1]._tag === "Left" && outcome[1].left._tag, "TlsError")
+      assert.strictEqual(outcome[0]._tag, "Left")
+
+      // The raw service: a ref B made, handed to A.
+      const openssl = Context.get(a, OpenSsl)
+      assert.throws(() => openssl.handles.sslNew(SslContext.unsafeNativeRef(bServer)), /another OpenSsl binding/)
+    }))
+})
+
+describe("worker threads", () => {
+  it.effect(
+    "workers bind, handshake and are terminated; free observation there is refused with a typed error",
+    () =>
+      Effect.gen(function*() {
+        const { code, stdout } = yield* Effect.async<{ code: number | null; stdout: string }, Error>((resume) => {
+          const child = execFile(
+            process.execPath,
+            [
+              `--conditions=${sourceCondition}`,
+              "--import",
+              "tsx",
+              fileURLToPath(new URL("./programs/workers.ts", import.meta.url))
+            ],
+            { timeout: 60_000 },
+            (error, stdout) =>
+              resume(Effect.succeed({ code: error === null ? 0 : (error.code as number | null), stdout }))
+          )
+          return Effect.sync(() => child.kill())
+        })
+        // Before, terminating a worker whose binding observed frees made every later SSL_free in
+        // the process abort (exit 134).
+        assert.strictEqual(code, 0)
+        assert.deepStrictEqual(JSON.parse(stdout), {
+          plain: { ok: "TLSv1.3" },
+          observing: { error: "UnsupportedInWorker" },
+          main: { ok: "TLSv1.3" }
+        })
+      }),
+    90_000
+  )
 })
