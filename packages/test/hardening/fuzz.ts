@@ -17,7 +17,7 @@
  */
 import { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as SslContext from "@effect-openssl/core/SslContext"
-import type { SslError } from "@effect-openssl/core/SslError"
+import { isSslError, type SslError } from "@effect-openssl/core/SslError"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Transport from "@effect-openssl/core/Transport"
@@ -396,7 +396,14 @@ const runCase = (c: Case, data: Corpus, report: Report): Effect.Effect<void, Ssl
         yield* report.part(
           "parseCertificate",
           ["InvalidOptionError"],
-          Effect.try({ try: () => openssl.parseCertificate(der), catch: (e) => e as { readonly _tag: string } })
+          // The service throws SslError values; anything else it throws is a defect.
+          Effect.suspend(() => {
+            try {
+              return Effect.succeed(openssl.parseCertificate(der))
+            } catch (e) {
+              return isSslError(e) ? Effect.fail(e) : Effect.die(e)
+            }
+          })
         )
         yield* report.part(
           "trust store",
