@@ -11,11 +11,13 @@
  */
 import type { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as Ssl from "@effect-openssl/core/Ssl"
+import type { SslError } from "@effect-openssl/core/SslError"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
@@ -306,9 +308,22 @@ const STALLED_AFTER_YIELDS = 200
 /** How long a whole run may take (real time) before it counts as hung. */
 const RUN_BOUND_MILLIS = 20_000
 
+export interface RunOptions {
+  /**
+   * Multiplies the run's time bounds (the handshake and close timeouts, the bound that detects a
+   * hang): for slow runs, such as under valgrind. Default 1. `awaitSession`'s wait is part of the
+   * operation and stays as it is.
+   */
+  readonly timeScale?: number | undefined
+}
+
 /** Run a plan (under its own shuffling scheduler) and report what the audit and the operations saw. */
-export const run = (plan: Plan): Effect.Effect<Outcome, TlsConnection.TlsConnectionError, OpenSsl> =>
+export const run = (
+  plan: Plan,
+  options: RunOptions = {}
+): Effect.Effect<Outcome, SslError, OpenSsl> =>
   Effect.scoped(Effect.gen(function*() {
+    const timeScale = options.timeScale ?? 1
     const audit = yield* Audit.start
     const journal = new Journal()
     const defects: Array<string> = []
@@ -326,17 +341,25 @@ export const run = (plan: Plan): Effect.Effect<Outcome, TlsConnection.TlsConnect
           bToA: { seed: plan.seed, maxChunk: plan.maxChunk }
         }
       )
-      const clientScope = yield* Scope.make()
-      const serverScope = yield* Scope.make()
-      const options = { handshakeTimeout: "5 seconds", closeTimeout: "300 millis" } as const
-      const [c, s] = yield* journal.track(
+      // Each side's scope closes at its moment, or with the run's at the latest.
+      const runScope = yield* Effect.scope
+      const clientScope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
+      const serverScope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
+      const options = { handshakeTimeout: 5_000 * timeScale, closeTimeout: 300 * timeScale }
+      const pair = yield* Effect.either(journal.track(
         "pair",
         "handshake",
         Effect.all([
           Scope.extend(TlsConnection.connect(a, client, { ...options, hostName: "localhost" }), clientScope),
           Scope.extend(TlsConnection.accept(b, server, options), serverScope)
         ], { concurrency: 2 })
-      )
+      ))
+      // Nothing but the order of events differs from a plain connection: the handshake must succeed.
+      if (pair._tag === "Left") {
+        defects.push(`the handshake failed: ${pair.left.message}`)
+        return
+      }
+      const [c, s] = pair.right
 
       const actors = yield* Effect.forEach(plan.actors, (actor, index) => {
         const who = `actor ${index} (${actor.side})`
@@ -390,16 +413,24 @@ export const run = (plan: Plan): Effect.Effect<Outcome, TlsConnection.TlsConnect
       yield* journal.track("close client scope", "at the end", Scope.close(clientScope, Exit.void))
       yield* journal.track("close server scope", "at the end", Scope.close(serverScope, Exit.void))
     }))
-    yield* body.pipe(
+    const exit = yield* body.pipe(
+      Effect.orDie,
       RandomScheduler.shuffled(plan),
       // A hung body is left behind (disconnected), so the report comes out.
       Effect.disconnect,
       Effect.timeoutFail({
-        duration: RUN_BOUND_MILLIS,
-        onTimeout: () => new RunHung({ pending: journal.pending, events: journal.events.slice(-20) })
+        duration: RUN_BOUND_MILLIS * timeScale,
+        onTimeout: () =>
+          new RunHung({
+            millis: RUN_BOUND_MILLIS * timeScale,
+            pending: journal.pending,
+            events: journal.events.slice(-20)
+          })
       }),
-      Effect.catchTag("RunHung", (hung) => Effect.sync(() => defects.push(hung.message)))
+      Effect.catchTag("RunHung", (hung) => Effect.sync(() => defects.push(hung.message))),
+      Effect.exit
     )
+    if (Exit.isFailure(exit)) defects.push(`the run died: ${Cause.pretty(exit.cause)}`)
     if (yield* audit.checkHeld) yield* Scope.close(actorScope, Exit.void)
     yield* audit.finish
     return { violations: audit.violations, defects, succeeded, failed, interrupted }
@@ -407,10 +438,11 @@ export const run = (plan: Plan): Effect.Effect<Outcome, TlsConnection.TlsConnect
 
 /** A run still going after `RUN_BOUND_MILLIS`: what was in flight, and the last events. */
 class RunHung extends Data.TaggedError("RunHung")<{
+  readonly millis: number
   readonly pending: string
   readonly events: ReadonlyArray<string>
 }> {
   override get message(): string {
-    return `hung after ${RUN_BOUND_MILLIS} ms; in flight: ${this.pending}\nlast events:\n  ${this.events.join("\n  ")}`
+    return `hung after ${this.millis} ms; in flight: ${this.pending}\nlast events:\n  ${this.events.join("\n  ")}`
   }
 }
