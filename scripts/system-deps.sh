@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests use, where missing: the system libssl3 (the second-library
-# binding tests), the openssl command (interop peers) and curl (an HTTPS client of node:http over
-# our TLS). Runs apt-get as root, or through sudo.
+# binding tests), the openssl command (interop peers), curl (an HTTPS client of node:http over
+# our TLS) and valgrind (the memory check). Runs apt-get as root, or through sudo.
 set -euo pipefail
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 ldconfig -p 2>/dev/null | grep -q 'libssl.so.3 ' || missing+=(libssl3)
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test job: type-check, lint and format check, then the vitest suites on the
-# machine's Node and on every other supported Node line. Ends with one summary line.
+# The whole test job: type-check, lint and format check, the vitest suites on the machine's Node
+# and on every other supported Node line, then the memory check under valgrind (once, on the
+# machine's Node). Ends with a summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/node-lines.sh
@@ -34,6 +35,10 @@ for version in "${NODE_LINES[@]}"; do
   fi
 done
 
+echo "== memory check (valgrind, Node $current)"
+memcheck=passed
+bash scripts/memcheck.sh || { memcheck=FAILED; status=1; }
+
 node -e '
   const fs = require("fs"), dir = process.argv[1]
   let passed = 0, failed = 0, runs = 0
@@ -44,4 +49,5 @@ node -e '
   console.log(`\nvitest runs: ${runs} Node lines`)
   console.log(`tests: ${passed} passed, ${failed} failed`)
 ' "$reports"
+echo "memory check: $memcheck"
 exit $status
