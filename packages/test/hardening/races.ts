@@ -28,7 +28,7 @@ import * as RandomScheduler from "../src/RandomScheduler.js"
 import * as Audit from "./audit.js"
 import { contexts, type Version, versions } from "./peers.js"
 
-/** Operations on a connection, and on the references it hands out (kept in the actor's scope). */
+/** Operations on a connection, and on the references it hands out. */
 export const operations = [
   "read",
   "write",
@@ -68,8 +68,9 @@ export interface Actor {
 
 /**
  * A point in the run: once `operations` operations of the actors have started (or the actors are
- * done or stalled, waiting for what no one sends), then after `yields` more yields. Counting operations lands closes and interruptions
- * among the operations rather than before or after all of them.
+ * done or stalled, waiting for what no one sends), then after `yields` more yields. Counting
+ * operations lands closes and interruptions among the operations rather than before or after
+ * all of them.
  */
 export interface Moment {
   readonly operations: number
