@@ -39,6 +39,6 @@ layer(ObservedOpenSsl, { excludeTestServices: true })("races", (it) => {
     "references taken (sessions, the SSL) while the connection closes and tickets arrive: none on a freed object",
     [Races.referencePlan],
     ([plan]) => holds(plan),
-    { timeout: 120_000, fastCheck: parameters(100, 20_261_204) }
+    { timeout: 120_000, fastCheck: parameters(60, 20_261_204) }
   )
 })
