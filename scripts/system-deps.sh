@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests use, where missing: the system libssl3 (the second-library
-# binding tests), the openssl command (interop peers, and the handshake client of `pnpm bench`)
-# and curl (an HTTPS client of node:http over our TLS); and, for `pnpm bench` only, wrk (its HTTP
-# load generator; without it the bench uses its own Node client), whose failure to install is
-# reported but not an error. Runs apt-get as root, or through sudo.
+# binding tests), the openssl command (interop peers, and the handshake client of `pnpm bench`),
+# curl (an HTTPS client of node:http over our TLS) and valgrind (the memory check); and, for
+# `pnpm bench` only, wrk (its HTTP load generator; without it the bench uses its own Node client),
+# whose failure to install is reported but not an error. Runs apt-get as root, or through sudo.
 set -euo pipefail
 
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 ldconfig -p 2>/dev/null | grep -q 'libssl.so.3 ' || missing+=(libssl3)
 optional=()
 command -v wrk >/dev/null 2>&1 || optional+=(wrk)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test job: type-check, lint and format check, then the vitest suites on the
-# machine's Node and on every other supported Node line, then (once, on the machine's Node) the
-# packages packed and installed into fresh projects. Ends with a summary.
+# The whole test job: type-check, lint and format check, the vitest suites on the machine's Node
+# and on every other supported Node line, then (once, on the machine's Node) the packages packed
+# and installed into fresh projects, and the memory check under valgrind. Ends with a summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/node-lines.sh
@@ -38,6 +38,9 @@ done
 step "pack and install (Node $current)" \
   node node_modules/vitest/vitest.mjs run --root test/pack --reporter=default --reporter=json \
   --outputFile="$PWD/$reports/pack.json"
+echo "== memory check (valgrind, Node $current)"
+memcheck=passed
+bash scripts/memcheck.sh || { memcheck=FAILED; status=1; }
 
 node -e '
   const fs = require("fs"), dir = process.argv[1]
@@ -50,4 +53,5 @@ node -e '
   console.log(`\nvitest runs: ${lines} Node lines${fs.existsSync(dir + "/pack.json") ? " + pack and install" : ""}`)
   console.log(`tests: ${passed} passed, ${failed} failed`)
 ' "$reports"
+echo "memory check: $memcheck"
 exit $status

@@ -5,7 +5,7 @@ export default defineProject({
   ...sourceConditions,
   test: {
     name: "test",
-    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts", "hardening/**/*.test.ts"],
     setupFiles: ["../../vitest.setup.ts"],
     // koffi callbacks and the native library are per process: keep one fork per file.
     pool: "forks",

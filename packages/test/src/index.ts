@@ -36,3 +36,8 @@ export * as OpenSslModel from "./OpenSslModel.js"
  * @since 0.1.0
  */
 export * as TestPki from "./TestPki.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RandomScheduler from "./RandomScheduler.js"

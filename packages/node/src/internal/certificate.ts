@@ -25,6 +25,15 @@ export const makeSubjectOf = (native: Native) => {
   }
 }
 
+/**
+ * The SAN entries. Node gives `undefined` without the extension, and `null` (not in its types)
+ * when the extension does not decode: both are no names.
+ */
+const subjectAltNames = (x509: X509Certificate): ReadonlyArray<string> => {
+  const names: string | null | undefined = x509.subjectAltName
+  return names == null ? [] : names.split(", ")
+}
+
 /** Parse DER with Node's X509Certificate (the same OpenSSL underneath). */
 export const parseCertificate = (der: Uint8Array): CertificateInfo => {
   let x509: X509Certificate
@@ -37,7 +46,7 @@ export const parseCertificate = (der: Uint8Array): CertificateInfo => {
     der: new Uint8Array(x509.raw),
     subject: x509.subject,
     issuer: x509.issuer,
-    subjectAltNames: x509.subjectAltName === undefined ? [] : x509.subjectAltName.split(", "),
+    subjectAltNames: subjectAltNames(x509),
     validFrom: new Date(x509.validFrom),
     validTo: new Date(x509.validTo),
     fingerprint256: x509.fingerprint256,
