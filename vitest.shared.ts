@@ -11,3 +11,11 @@ export const sourceCondition = "@effect-openssl/source"
 export const sourceConditions: ViteUserConfig = {
   ssr: { resolve: { conditions: [sourceCondition, "node", "development|production"] } }
 }
+
+/**
+ * Long tests of this library's own code rather than of OpenSSL (the bench harness, race
+ * properties, the soak): `scripts/test.sh` runs them on the machine's Node line only, and sets
+ * `EFFECT_OPENSSL_OTHER_NODE_LINE` for the other lines, which leave them out.
+ */
+export const excludedOnOtherLines = (patterns: ReadonlyArray<string>): Array<string> =>
+  process.env.EFFECT_OPENSSL_OTHER_NODE_LINE === "1" ? [...patterns] : []

@@ -113,8 +113,8 @@ const fuzz = Effect.gen(function*() {
 const races = Effect.gen(function*() {
   const affordable = (plan: Races.Plan) => plan.maxChunk === undefined || plan.maxChunk >= 64
   const plans = [
-    ...FastCheck.sample(Races.referencePlan, { seed: 1, numRuns: 20 * scale }).filter(affordable).slice(0, 8 * scale),
-    ...FastCheck.sample(Races.plan, { seed: 1, numRuns: 10 * scale }).filter(affordable).slice(0, 2 * scale)
+    ...FastCheck.sample(Races.referencePlan, { seed: 1, numRuns: 20 * scale }).filter(affordable).slice(0, 5 * scale),
+    ...FastCheck.sample(Races.plan, { seed: 1, numRuns: 10 * scale }).filter(affordable).slice(0, 1 * scale)
   ]
   for (const plan of plans) {
     const found = Races.describeOutcome(yield* Races.run(plan, { timeScale }))
