@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { X509Certificate } from "node:crypto"
+import { acceptOn, connectTo, listen, readBytes } from "./peers.js"
 import { clientOptions, connectedPair, fixture, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
@@ -132,6 +133,45 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
       assert.strictEqual(error._tag === "TlsError" && error.reason, "UnexpectedEof")
       assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
       assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 1)
+    }))
+
+  it.scoped("concurrent writes over TCP never interleave: each goes out whole, one after the other", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const listener = yield* listen
+      const [c, s] = yield* Effect.all([connectTo(listener.port, client), acceptOn(listener, server)], {
+        concurrency: 2
+      })
+      const size = 1024 * 1024
+      const letters = ["a", "b", "c"].map((letter) => new Uint8Array(size).fill(letter.charCodeAt(0)))
+      yield* Effect.all(letters.map((data) => c.write(data)), { concurrency: "unbounded" })
+      const received = Buffer.from(yield* readBytes(s, 3 * size))
+      // Three runs of one letter each, in some order: no write was cut into by another.
+      const runs = received.toString("latin1").match(/(.)\1*/g)!
+      assert.deepStrictEqual(runs.map((run) => run.length), [size, size, size])
+      assert.strictEqual(new Set(runs.map((run) => run[0])).size, 3)
+    }))
+
+  it.scoped("timeouts that are not finite durations above zero are refused, naming the option", () =>
+    Effect.gen(function*() {
+      const client = yield* SslContext.make(clientOptions)
+      for (
+        const [options, option] of [
+          [{ handshakeTimeout: Number.NaN }, "handshakeTimeout"],
+          [{ handshakeTimeout: -1 }, "handshakeTimeout"],
+          [{ handshakeTimeout: Number.POSITIVE_INFINITY }, "handshakeTimeout"],
+          [{ handshakeTimeout: "soon" }, "handshakeTimeout"],
+          [{ closeTimeout: 0 }, "closeTimeout"],
+          [{ idleTimeout: "-5 seconds" }, "idleTimeout"]
+        ] as const
+      ) {
+        const [a] = yield* Transport.memoryPair
+        const error = yield* Effect.flip(
+          TlsConnection.connect(a, client, { hostName: "localhost", ...(options as TlsConnection.ConnectOptions) })
+        )
+        assert.strictEqual(error._tag === "InvalidOptionError" && error.option, option, String(error))
+      }
     }))
 
   it.scoped("Stream and Sink forms carry the plaintext until close_notify", () =>
