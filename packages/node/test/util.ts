@@ -5,14 +5,16 @@ import type * as SslContext from "@effect-openssl/core/SslContext"
 import type { SslError } from "@effect-openssl/core/SslError"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Transport from "@effect-openssl/core/Transport"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { readFileSync } from "node:fs"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 
-/** The binding as tests use it: frees observed for real. */
-export const TestOpenSsl = NodeOpenSsl.layerWith({ observeFrees: true })
+/** The binding as tests use it: frees observed for real; the file system for PEM files. */
+export const TestOpenSsl = Layer.merge(NodeOpenSsl.layerWith({ observeFrees: true }), NodeContext.layer)
 
 export const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")
 

@@ -14,17 +14,17 @@
  *
  * @since 0.1.0
  */
+import * as HostName from "@effect-openssl/core/HostName"
 import * as OpenSsl from "@effect-openssl/core/OpenSsl"
 import type { SslError } from "@effect-openssl/core/SslError"
 import { isSslError, OpenSslError } from "@effect-openssl/core/SslError"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import { isIP } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 
 /**
  * @since 0.1.0
@@ -172,7 +172,10 @@ const resolveValidity = (validity: Validity, now: number): { readonly notBefore:
 
 /** `DNS:` for names, `IP:` for addresses, as `subjectAltName` wants them. */
 const subjectAltNames = (hostNames: ReadonlyArray<string>): Array<string> =>
-  hostNames.map((name) => isIP(name) === 0 ? `DNS:${name}` : `IP:${name}`)
+  // Names may be wildcards (`*.example.org`), which are not host names: only addresses are told apart.
+  hostNames.map((name) =>
+    Either.getOrUndefined(HostName.parse(name))?._tag === "IpAddress" ? `IP:${name}` : `DNS:${name}`
+  )
 
 /** One call of the binding's `pki` capability, its throw a typed failure. */
 const binding = <A>(
@@ -412,7 +415,7 @@ const fileName = /^[A-Za-z0-9_-]+$/
  */
 export const writeFiles = <const K extends string>(
   contents: { readonly [P in K]: string | Redacted.Redacted<string> }
-): Effect.Effect<TemporaryFiles<K>, PkiFileError, Scope.Scope> =>
+): Effect.Effect<TemporaryFiles<K>, PkiFileError, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   Effect.gen(function*() {
     const entries = Object.entries(contents) as Array<[K, string | Redacted.Redacted<string>]>
     for (const [name] of entries) {
@@ -420,23 +423,20 @@ export const writeFiles = <const K extends string>(
         return yield* new PkiFileError({ path: name, cause: "a file name is letters, digits, _ and -" })
       }
     }
-    const directory = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => mkdtemp(join(tmpdir(), "effect-openssl-pki-")),
-        catch: (cause) => new PkiFileError({ path: tmpdir(), cause })
-      }),
-      (directory) => Effect.promise(() => rm(directory, { recursive: true, force: true }))
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const directory = yield* fs.makeTempDirectoryScoped({ prefix: "effect-openssl-pki-" }).pipe(
+      Effect.mapError((cause) => new PkiFileError({ path: "a temporary directory", cause }))
     )
     const paths: Record<string, string> = {}
     for (const [name, content] of entries) {
-      const path = join(directory, `${name}.pem`)
+      const file = path.join(directory, `${name}.pem`)
       const secret = Redacted.isRedacted(content)
-      yield* Effect.tryPromise({
-        try: () =>
-          writeFile(path, secret ? Redacted.value(content) : content, { mode: secret ? 0o600 : 0o644, flag: "wx" }),
-        catch: (cause) => new PkiFileError({ path, cause })
-      })
-      paths[name] = path
+      yield* fs.writeFileString(file, secret ? Redacted.value(content) : content, {
+        mode: secret ? 0o600 : 0o644,
+        flag: "wx"
+      }).pipe(Effect.mapError((cause) => new PkiFileError({ path: file, cause })))
+      paths[name] = file
     }
     return { directory, paths: paths as { readonly [P in K]: string } }
   })
@@ -472,7 +472,9 @@ export type PkiFiles = TemporaryFiles<
  * @since 0.1.0
  * @category files
  */
-export const files = (pki: Pki): Effect.Effect<PkiFiles, PkiFileError, Scope.Scope> =>
+export const files = (
+  pki: Pki
+): Effect.Effect<PkiFiles, PkiFileError, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   writeFiles({
     ca: pki.ca.certificate,
     caKey: pki.ca.key,

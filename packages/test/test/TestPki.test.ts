@@ -3,9 +3,11 @@ import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import type { SslError } from "@effect-openssl/core/SslError"
 import * as NodeOpenSsl from "@effect-openssl/node/NodeOpenSsl"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { spawn, spawnSync } from "node:child_process"
@@ -99,7 +101,7 @@ const nodeTlsConnect = (options: tls.ConnectionOptions) =>
     return Effect.sync(() => socket.destroy())
   })
 
-layer(NodeOpenSsl.layer)("TestPki", (it) => {
+layer(Layer.merge(NodeOpenSsl.layer, NodeContext.layer))("TestPki", (it) => {
   describe("make", () => {
     it.effect("root → intermediate → server and client, with chains, SANs, usages and validity", () =>
       Effect.gen(function*() {
