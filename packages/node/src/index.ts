@@ -11,4 +11,9 @@ export * as NodeTlsDuplex from "./NodeTlsDuplex.js"
 /**
  * @since 0.1.0
  */
+export * as NodeTlsHttpClient from "./NodeTlsHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as NodeTransport from "./NodeTransport.js"
