@@ -300,18 +300,25 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsHttpClient", (it
       assert.deepStrictEqual(a.seen.connections.map((c) => c.sessionReused), [false, false, true])
     })))
 
-  it.effect("concurrent requests share at most maxConnectionsPerHost connections, and all succeed", () =>
+  it.effect("concurrent requests share at most maxConnectionsPerHost connections; maxIdlePerHost stay open after", () =>
     LeakCheck.check(Effect.gen(function*() {
       const { port, seen } = yield* nodeHttpsServer()
-      const replies = yield* withClient(
+      yield* withClient(
         (client) =>
-          Effect.all(Array.from({ length: 12 }, () => getText(client, `https://localhost:${port}/slow`)), {
-            concurrency: "unbounded"
+          Effect.gen(function*() {
+            const replies = yield* Effect.all(
+              Array.from({ length: 12 }, () => getText(client, `https://localhost:${port}/slow`)),
+              { concurrency: "unbounded" }
+            )
+            assert.deepStrictEqual(replies, Array.from({ length: 12 }, () => "slow hello\n"))
+            assert.strictEqual(seen.connections.length, 3)
+            // One idle connection is kept; the other two are closed as they become idle.
+            yield* until(() => seen.closed === 2, "two connections to close")
+            assert.strictEqual(yield* getText(client, `https://localhost:${port}/`), "hello over effect-openssl\n")
+            assert.strictEqual(seen.connections.length, 3)
           }),
-        { maxConnectionsPerHost: 3 }
+        { maxConnectionsPerHost: 3, maxIdlePerHost: 1 }
       )
-      assert.deepStrictEqual(replies, Array.from({ length: 12 }, () => "slow hello\n"))
-      assert.strictEqual(seen.connections.length, 3)
     })))
 
   it.effect("the certificate must match the URL's host: a mismatch is a VerifyError (X509 code 62)", () =>
@@ -425,6 +432,32 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsHttpClient", (it
       assert.strictEqual((error as { readonly reason?: string }).reason, "Timeout")
       assert.isAtLeast(elapsed, 290)
       assert.isBelow(elapsed, 5000)
+    })))
+
+  it.effect("a request aborted during the handshake cancels the attempt and releases it at once", () =>
+    LeakCheck.check(Effect.gen(function*() {
+      const sockets: Array<net.Socket> = []
+      let closed = 0
+      // Reads the ClientHello (and whatever follows), never answers.
+      const silent = net.createServer((socket) => {
+        sockets.push(socket)
+        socket.resume()
+        socket.on("close", () => closed++)
+      })
+      const port = yield* listening(silent)
+      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.forEach((s) => s.destroy())))
+      yield* withClient((client) =>
+        Effect.gen(function*() {
+          const timedOut = yield* Effect.flip(
+            getText(client, `https://localhost:${port}/`).pipe(
+              Effect.timeout("200 millis")
+            )
+          )
+          assert.strictEqual(timedOut._tag, "TimeoutException")
+          // Long before connectTimeout: the attempt was interrupted with the request.
+          yield* noConnectionHeld
+          yield* until(() => closed === 1, "the server to see the connection close")
+        }), { connectTimeout: "30 seconds" })
     })))
 
   it.effect("a request bounded by Effect.timeout is aborted and its connection closed; the next one works", () =>
