@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import * as http from "node:http"
 import * as http2 from "node:http2"
@@ -206,7 +207,7 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsHttpClient", (it
       assert.deepStrictEqual(seen.connections, [{ sessionReused: false, protocol: "TLSv1.3", alpn: "http/1.1" }])
     })))
 
-  it.effect("our own server: GET and POST on one kept-alive connection", () =>
+  it.effect("our own server: GET, POST and a streamed (chunked) POST on one kept-alive connection", () =>
     LeakCheck.check(Effect.gen(function*() {
       const { port, seen } = yield* ourHttpsServer
       const body = payload(256 * 1024)
@@ -216,6 +217,14 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsHttpClient", (it
             assert.strictEqual(yield* getText(client, `https://localhost:${port}/`), "hello over effect-openssl\n")
             assert.strictEqual(sha256(yield* post(client, `https://localhost:${port}/echo`, body)), sha256(body))
           }
+          const chunks = [payload(1000), payload(70_000), payload(3)]
+          const digest = yield* client.execute(
+            HttpClientRequest.post(`https://localhost:${port}/digest`).pipe(
+              HttpClientRequest.bodyStream(Stream.fromIterable(chunks))
+            )
+          ).pipe(Effect.flatMap((response) => response.text))
+          const whole = Buffer.concat(chunks)
+          assert.strictEqual(digest, `${whole.length} ${sha256(whole)}`)
         })
       )
       assert.deepStrictEqual(seen.connections, [{ sessionReused: false, protocol: "TLSv1.3", alpn: "http/1.1" }])
