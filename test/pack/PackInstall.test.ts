@@ -49,6 +49,8 @@ interface Versions {
   readonly label: string
   readonly effect: string
   readonly platform: string
+  /** Peer of @effect-openssl/node (its HTTP client runs on `NodeHttpClient`). */
+  readonly platformNode: string
 }
 
 // Between the lowest and the pinned versions: every @effect/platform minor from 0.71 to 0.97 (its
@@ -83,6 +85,7 @@ const install = (base: string, tarballs: ReadonlyArray<string>, versions: Versio
     const dependencies: Record<string, string> = {
       effect: versions.effect,
       "@effect/platform": versions.platform,
+      "@effect/platform-node": versions.platformNode,
       "@types/node": typesNode
     }
     for (const tarball of tarballs) dependencies[packageOf(tarball)] = `file:${tarball}`
@@ -110,17 +113,20 @@ const InstalledLive = Layer.scoped(
     const tarballs = (yield* Effect.promise(() => readdir(tarballDir))).map((file) => join(tarballDir, file))
 
     const core = yield* readJson(join(root, "packages/core/package.json"))
+    const node = yield* readJson(join(root, "packages/node/package.json"))
     const typesNode = (yield* readJson(join(root, "node_modules/@types/node/package.json"))).version as string
     const [pinned, lowest] = yield* Effect.all([
       install(base, tarballs, {
         label: "pinned",
         effect: core.devDependencies.effect,
-        platform: core.devDependencies["@effect/platform"]
+        platform: core.devDependencies["@effect/platform"],
+        platformNode: node.devDependencies["@effect/platform-node"]
       }, typesNode),
       install(base, tarballs, {
         label: "lowest",
         effect: lowestOf(core.peerDependencies.effect),
-        platform: lowestOf(core.peerDependencies["@effect/platform"])
+        platform: lowestOf(core.peerDependencies["@effect/platform"]),
+        platformNode: lowestOf(node.peerDependencies["@effect/platform-node"])
       }, typesNode)
     ], { concurrency: 2 })
     return { tarballs, pinned, lowest }
@@ -170,7 +176,7 @@ layer(InstalledLive, { timeout: "3 minutes" })("packed and installed", (it) => {
     }))
 
   for (const label of ["pinned", "lowest"] as const) {
-    it.effect(`a consumer type-checks against the installed declarations and runs a verified TLS round trip with plain node (${label} effect and @effect/platform)`, () =>
+    it.effect(`a consumer type-checks against the installed declarations and runs a verified TLS round trip and an HTTPS request with plain node (${label} effect, @effect/platform and @effect/platform-node)`, () =>
       Effect.gen(function*() {
         const project = (yield* Installed)[label]
         const installed = yield* readJson(join(project.directory, "node_modules/effect/package.json"))
@@ -184,7 +190,8 @@ layer(InstalledLive, { timeout: "3 minutes" })("packed and installed", (it) => {
           peer: "CN=localhost",
           request: "ping",
           reply: "pong to ping",
-          internal: "ERR_PACKAGE_PATH_NOT_EXPORTED"
+          internal: "ERR_PACKAGE_PATH_NOT_EXPORTED",
+          http: "hello over https"
         })
         // A client that does not trust the test CA is refused with the X509 code.
         assert.match(refused, /^certificate verification failed .*\(X509 code 20\)/)

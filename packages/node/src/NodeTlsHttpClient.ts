@@ -1,0 +1,213 @@
+/**
+ * `@effect/platform`'s `HttpClient` with this library's TLS: an Effect app moves its client here
+ * by swapping one layer, `NodeHttpClient.layer` for `NodeTlsHttpClient.layer()`:
+ *
+ * ```ts
+ * const HttpClientLive = NodeTlsHttpClient.layer({ maxConnectionsPerHost: 16 }).pipe(
+ *   Layer.provide(ClientContext.layerConfig({ trust: { files: Config.string("TLS_CA_FILE") } })),
+ *   Layer.provide([NodeOpenSsl.layer, NodeContext.layer])
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* HttpClient.HttpClient
+ *   const response = yield* client.get("https://api.example.org/items")
+ *   return yield* response.json
+ * })
+ * ```
+ *
+ * It is `@effect/platform-node`'s `NodeHttpClient` (node:http's client: requests, bodies,
+ * responses, aborts) over an agent whose connections are this library's:
+ *
+ * - **Verified.** Trust and a client certificate come from the `ClientContext` service. The
+ *   chain is verified, and the certificate must match the host of the request URL (a DNS name,
+ *   or an IP address checked as an address; a `Host` header does not change it). A failed
+ *   verification fails the request with a `RequestError` (`reason: "Transport"`) whose `cause`
+ *   is the `VerifyError`, with its X509 code; other TLS failures are `TlsError`s there.
+ * - **ALPN.** `http/1.1` is offered, and only that: when the `ClientContext` offers other
+ *   protocols (say `h2`), the client uses a context made from the same configuration offering
+ *   `http/1.1` alone. A server that only speaks HTTP/2 refuses the handshake with the
+ *   `no_application_protocol` alert (a `TlsError` `"Protocol"`), as node:http2 servers do.
+ * - **Keep-alive.** Connections are reused across requests, at most `maxConnectionsPerHost`
+ *   per origin (`host:port`; requests beyond wait for a connection, first come first served,
+ *   and leave the queue when interrupted), idle ones closed after `idleTimeout`.
+ * - **Resumption.** Each connection offers a session from a bounded cache per origin, and the
+ *   session the server sends back (a TLS 1.3 ticket arrives after the handshake) is kept by a
+ *   fiber of the connection, not by the request. TLS 1.3 tickets are used once; a resumed TLS
+ *   1.2 session goes back to the cache.
+ * - **Timeouts.** `connectTimeout` bounds the TCP connection and the handshake; a request is
+ *   bounded as any Effect is (`Effect.timeout`), which aborts it and closes its connection.
+ *
+ * When the layer's scope closes, every connection is closed (close_notify first) and every
+ * native object released. `http:` URLs go through a plain node:http agent with the same pool
+ * settings, as with `NodeHttpClient`.
+ *
+ * @since 0.1.0
+ */
+import { ClientContext } from "@effect-openssl/core/ClientContext"
+import type { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import { InvalidOptionError, type SslError } from "@effect-openssl/core/SslError"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as http from "node:http"
+import { withAlpn } from "./internal/alpnContext.js"
+import * as SessionCache from "./internal/sessionCache.js"
+import { TlsAgent } from "./internal/tlsAgent.js"
+
+/**
+ * Pool, timeout and session cache settings. Counts are whole numbers of at least 1, durations
+ * finite and above zero; anything else fails the layer with `InvalidOptionError` naming it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Connections per origin (`host:port`), busy and idle. Default 32. */
+  readonly maxConnectionsPerHost?: number | undefined
+  /** Idle connections kept per origin. Default: `maxConnectionsPerHost`. */
+  readonly maxIdlePerHost?: number | undefined
+  /**
+   * How long an idle connection is kept. Default 5 seconds; shorter when the server's
+   * `Keep-Alive: timeout=n` says so (n less one second, as node:http's agent does).
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** Bound of the TCP connection and the TLS handshake together. Default 10 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Sessions kept for resumption: the newest `perHost` (default 4) of each of the `hosts`
+   * (default 100) origins used most recently. `false`: every connection does a full handshake.
+   */
+  readonly sessionCache?:
+    | {
+      readonly hosts?: number | undefined
+      readonly perHost?: number | undefined
+    }
+    | false
+    | undefined
+}
+
+/**
+ * The agents `NodeHttpClient` runs on: `https` makes this library's connections with the
+ * `ClientContext`, `http` is a plain node:http agent with the same pool settings. Both are
+ * destroyed when the scope closes, after which the connections' scopes are closed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeAgent = (
+  options: Options = {}
+): Effect.Effect<NodeHttpClient.HttpAgent, SslError, ClientContext | OpenSsl | Scope.Scope> =>
+  Effect.gen(function*() {
+    const settings = yield* Effect.try({ try: () => resolve(options), catch: (e) => e as InvalidOptionError })
+    const client = yield* ClientContext
+    const scope = yield* Effect.scope
+    // Closed last: sessions may be put while connections close.
+    const sessionScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const context = yield* Scope.extend(withAlpn(client.context, ["http/1.1"]), sessionScope)
+    const connections = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(connections)()
+    const agentOptions: http.AgentOptions = {
+      keepAlive: true,
+      maxSockets: settings.maxConnectionsPerHost,
+      maxFreeSockets: settings.maxIdlePerHost,
+      timeout: Duration.toMillis(settings.idleTimeout),
+      scheduling: "lifo"
+    }
+    const https = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        new TlsAgent(agentOptions, {
+          context,
+          sessions: settings.sessionCache === false ? undefined : SessionCache.make(settings.sessionCache),
+          sessionScope,
+          connectTimeout: settings.connectTimeout,
+          runFork
+        })
+      ),
+      (agent) => Effect.sync(() => agent.destroy())
+    )
+    const plain = yield* Effect.acquireRelease(
+      Effect.sync(() => new http.Agent(agentOptions)),
+      (agent) => Effect.sync(() => agent.destroy())
+    )
+    return { [NodeHttpClient.HttpAgentTypeId]: NodeHttpClient.HttpAgentTypeId, http: plain, https }
+  })
+
+/**
+ * The `HttpClient` over `makeAgent(options)`, in place of `NodeHttpClient.layer`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<HttpClient.HttpClient, SslError, ClientContext | OpenSsl> =>
+  Layer.provide(NodeHttpClient.layerWithoutAgent, Layer.scoped(NodeHttpClient.HttpAgent, makeAgent(options)))
+
+/**
+ * The options from `Config`, e.g. `idleTimeout: Config.duration("HTTP_IDLE_TIMEOUT")`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<HttpClient.HttpClient, ConfigError.ConfigError | SslError, ClientContext | OpenSsl> =>
+  Layer.provide(
+    NodeHttpClient.layerWithoutAgent,
+    Layer.scoped(NodeHttpClient.HttpAgent, Effect.flatMap(Config.unwrap(config), makeAgent))
+  )
+
+interface Settings {
+  readonly maxConnectionsPerHost: number
+  readonly maxIdlePerHost: number
+  readonly idleTimeout: Duration.Duration
+  readonly connectTimeout: Duration.Duration
+  readonly sessionCache: SessionCache.Bounds | false
+}
+
+/** The options checked, with their defaults; throws `InvalidOptionError`. */
+const resolve = (options: Options): Settings => {
+  if (typeof options !== "object" || options === null) throw invalid("options", "expected an object")
+  const maxConnectionsPerHost = count("maxConnectionsPerHost", options.maxConnectionsPerHost, 32)
+  const cache = options.sessionCache
+  if (cache !== undefined && cache !== false && (typeof cache !== "object" || cache === null)) {
+    throw invalid("sessionCache", "expected an object or false")
+  }
+  return {
+    maxConnectionsPerHost,
+    maxIdlePerHost: count("maxIdlePerHost", options.maxIdlePerHost, maxConnectionsPerHost),
+    idleTimeout: duration("idleTimeout", options.idleTimeout, "5 seconds"),
+    connectTimeout: duration("connectTimeout", options.connectTimeout, "10 seconds"),
+    sessionCache: cache === false ? false : {
+      hosts: count("sessionCache.hosts", cache?.hosts, 100),
+      perHost: count("sessionCache.perHost", cache?.perHost, 4)
+    }
+  }
+}
+
+const invalid = (option: string, reason: string) => new InvalidOptionError({ option, reason })
+
+const count = (option: string, value: unknown, fallback: number): number => {
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(option, `expected a whole number of at least 1, got ${String(value)}`)
+  }
+  return value
+}
+
+const duration = (option: string, value: Duration.DurationInput | undefined, fallback: Duration.DurationInput) => {
+  const decoded = Duration.decodeUnknown(value ?? fallback)
+  if (decoded._tag === "None") throw invalid(option, `expected a duration, got ${String(value)}`)
+  const millis = Duration.toMillis(decoded.value)
+  if (!Number.isFinite(millis) || !(millis > 0)) {
+    throw invalid(option, `expected a finite duration above zero, got ${String(value)}`)
+  }
+  return decoded.value
+}
