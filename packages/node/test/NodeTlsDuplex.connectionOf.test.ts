@@ -6,6 +6,7 @@ import * as Redacted from "effect/Redacted"
 import * as http from "node:http"
 import * as https from "node:https"
 import * as net from "node:net"
+import type * as tls from "node:tls"
 import * as TestPki from "../../test/src/TestPki.js"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import * as NodeTlsDuplex from "../src/NodeTlsDuplex.js"
@@ -31,7 +32,8 @@ const describeConnection: http.RequestListener = (req, res) => {
 /** One GET with node:https, presenting `client`'s certificate. */
 const get = (port: number, pki: TestPki.Pki) =>
   Effect.async<unknown, Error>((resume) => {
-    const req = https.get({
+    // https.get hands its options to tls.connect, ALPN included.
+    const options: https.RequestOptions & tls.ConnectionOptions = {
       host: "127.0.0.1",
       port,
       servername: "localhost",
@@ -40,7 +42,8 @@ const get = (port: number, pki: TestPki.Pki) =>
       key: Redacted.value(pki.client.key),
       ALPNProtocols: ["http/1.1"],
       agent: false
-    }, (res) => {
+    }
+    const req = https.get(options, (res) => {
       let body = ""
       res.setEncoding("utf8")
       res.on("data", (chunk: string) => (body += chunk))
