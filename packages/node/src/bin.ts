@@ -13,11 +13,12 @@ const commandPeers = ["@effect/cli", "@effect/platform-node"]
 import("./internal/cli/main.js").then(
   (command) => command.main(),
   (error: { readonly code?: unknown; readonly message?: unknown }) => {
-    const missing = commandPeers.filter((name) => String(error.message).includes(`'${name}'`))
-    if (error.code !== "ERR_MODULE_NOT_FOUND" || missing.length === 0) throw error
+    const missing = commandPeers.find((name) => String(error.message).includes(`'${name}'`))
+    if (error.code !== "ERR_MODULE_NOT_FOUND" || missing === undefined) throw error
     const install = commandPeers.map((name) => `${name}@"${packageInfo.peerDependencies[name]}"`).join(" ")
     console.error(
-      `effect-openssl: the command needs ${missing.join(" and ")} next to ${packageInfo.name}: npm install ${install}`
+      `effect-openssl: the command needs ${commandPeers.join(" and ")} next to ${packageInfo.name} ` +
+        `(${missing} is missing): npm install ${install}`
     )
     process.exitCode = 1
   }
