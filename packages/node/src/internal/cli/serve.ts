@@ -69,7 +69,14 @@ const run = (options: {
     if (options.requireClientCert && Option.isNone(options.ca)) {
       return yield* failure("--require-client-cert needs --ca (the CA that issues the client certificates)")
     }
-    const alpnProtocols = yield* flags.alpnProtocols(options.alpn)
+    const given = yield* flags.alpnProtocols(options.alpn)
+    if (options.mode === "http" && given?.some((name) => name !== "http/1.1") === true) {
+      return yield* failure(
+        `--mode http speaks HTTP/1.1 only; --alpn ${given.join(",")} offers clients another protocol`
+      )
+    }
+    // HTTP clients that offer h2 must hear that this server speaks HTTP/1.1.
+    const alpnProtocols = options.mode === "http" ? ["http/1.1"] : given
     const files = yield* flags.certificateFiles(options.cert, options.key)
     const generated = Option.isNone(files) ? Option.some(yield* selfSigned) : Option.none()
     const caFile = Option.map(options.ca, (file) => ({ flag: "--ca", file }))

@@ -75,8 +75,8 @@ const https = (options: ServerOptions) =>
         }
       })
     const app = http.createServer((req, res) => {
-      const body = JSON.stringify(describe(req.socket) ?? { error: "not a connection of this server" })
-      res.writeHead(200, { "content-type": "application/json" }).end(`${body}\n`)
+      const body = `${JSON.stringify(describe(req.socket) ?? { error: "not a connection of this server" })}\n`
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body)
     })
     return yield* NodeTlsDuplex.listen(app, options.accept.context, {
       host: options.host,
