@@ -37,7 +37,7 @@ const run = (options: { readonly quick: boolean; readonly json: boolean }) =>
       yield* Console.log(
         `effect-openssl bench: Node ${process.versions.node}, OpenSSL ${process.versions.openssl}${
           options.quick ? " (--quick: short rounds, a check rather than figures to compare)" : ""
-        }\n`
+        }`
       )
     }
     const table = yield* Effect.tryPromise({
@@ -55,7 +55,8 @@ const run = (options: { readonly quick: boolean; readonly json: boolean }) =>
           rows: table.rows,
           notes: table.notes
         })
-        : `${table.table}\n\n${table.notes.join("\n")}`
+        // A line's trailing blank lines are trimmed (output.ts): the blank line goes before.
+        : `\n${table.table}\n\n${table.notes.join("\n")}`
     )
   })
 
