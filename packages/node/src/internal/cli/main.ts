@@ -94,7 +94,12 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
  * Run `process.argv` and set the exit code. The process then ends when nothing is left to do
  * (so that everything written reaches its pipe), or at once after a signal.
  */
-export const main = (): void =>
+export const main = (): void => {
+  // A reader that went away (`effect-openssl demo | head`): stop quietly, as other programs do.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error
+    process.exit(process.exitCode ?? 0)
+  })
   NodeRuntime.runMain(run(process.argv), {
     disableErrorReporting: true,
     teardown: (exit, onExit) => {
@@ -102,3 +107,4 @@ export const main = (): void =>
       onExit(0)
     }
   })
+}
