@@ -5,6 +5,7 @@
 import * as Pki from "@effect-openssl/core/Pki"
 import * as ServerContext from "@effect-openssl/core/ServerContext"
 import type { TlsConnectionError } from "@effect-openssl/core/TlsConnection"
+import type { CertificateInfo } from "@effect-openssl/core/TlsInfo"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -12,7 +13,8 @@ import * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { credentialFailure, failure, transportReason } from "./failure.js"
+import type * as net from "node:net"
+import { credentialFailure, failure, type FileFlag, transportReason } from "./failure.js"
 import * as flags from "./flags.js"
 import * as Server from "./server.js"
 
@@ -51,7 +53,28 @@ const selfSigned = Effect.gen(function*() {
   return { issued, file }
 }).pipe(Effect.mapError((error) => failure(`cannot issue a self-signed certificate: ${error.message}`)))
 
-const run = (options: {
+/** The server's certificate, and the PEM file of a self-signed one. */
+interface Certificate {
+  readonly certificate: ServerContext.CertificateOptions
+  readonly selfSignedFile: Option.Option<string>
+}
+
+/** The files given, or a self-signed certificate issued now. */
+const certificateOf = (files: Option.Option<{ readonly cert: FileFlag; readonly key: FileFlag }>) =>
+  Option.match(files, {
+    onSome: ({ cert, key }) =>
+      Effect.succeed<Certificate>({
+        certificate: { chainFile: cert.file, keyFile: key.file },
+        selfSignedFile: Option.none()
+      }),
+    onNone: () =>
+      Effect.map(selfSigned, ({ file, issued }): Certificate => ({
+        certificate: { chain: issued.chain, key: issued.key },
+        selfSignedFile: Option.some(file)
+      }))
+  })
+
+interface ServeOptions {
   readonly port: number
   readonly host: string
   readonly cert: Option.Option<string>
@@ -61,7 +84,39 @@ const run = (options: {
   readonly alpn: Option.Option<string>
   readonly tls: Option.Option<"1.2" | "1.3">
   readonly mode: Server.Mode
-}) =>
+}
+
+/** What is served where, with which certificate: printed once listening. */
+const banner = (
+  options: ServeOptions,
+  address: net.AddressInfo,
+  alpnProtocols: ReadonlyArray<string> | undefined,
+  info: CertificateInfo,
+  selfSignedFile: Option.Option<string>
+): string => {
+  const where = address.family === "IPv6"
+    ? `[${address.address}]:${address.port}`
+    : `${address.address}:${address.port}`
+  const settings = [
+    Option.match(options.tls, { onNone: () => "TLS 1.2 and 1.3", onSome: (v) => `TLS ${v} only` }),
+    ...(alpnProtocols === undefined ? [] : [`ALPN ${alpnProtocols.join(",")}`]),
+    ...(Option.isNone(options.ca) ? [] : [`client certificate ${options.requireClientCert ? "required" : "asked"}`])
+  ]
+  return [
+    `effect-openssl serve: ${options.mode} on ${where} (${settings.join(", ")})`,
+    `certificate: ${info.subject}, for ${info.subjectAltNames.join(", ")}, valid until ${info.validTo.toISOString()}`,
+    `SHA-256 fingerprint: ${info.fingerprint256}`,
+    ...Option.match(selfSignedFile, {
+      onNone: () => [],
+      onSome: (file) => [
+        `self-signed, issued now; its PEM: ${file} (removed when the server stops)`,
+        `try: effect-openssl connect localhost:${address.port} --ca ${file}`
+      ]
+    })
+  ].join("\n")
+}
+
+const run = (options: ServeOptions) =>
   Effect.gen(function*() {
     if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
       return yield* failure(`--port ${options.port}: expected a port from 0 to 65535`)
@@ -78,14 +133,11 @@ const run = (options: {
     // HTTP clients that offer h2 must hear that this server speaks HTTP/1.1.
     const alpnProtocols = options.mode === "http" ? ["http/1.1"] : given
     const files = yield* flags.certificateFiles(options.cert, options.key)
-    const generated = Option.isNone(files) ? Option.some(yield* selfSigned) : Option.none()
     const caFile = Option.map(options.ca, (file) => ({ flag: "--ca", file }))
+    const { certificate, selfSignedFile } = yield* certificateOf(files)
 
     const server = yield* ServerContext.make({
-      certificate: Option.match(generated, {
-        onNone: () => ({ chainFile: Option.getOrThrow(files).cert.file, keyFile: Option.getOrThrow(files).key.file }),
-        onSome: ({ issued }) => ({ chain: issued.chain, key: issued.key })
-      }),
+      certificate,
       ...Option.match(caFile, {
         onNone: () => ({}),
         onSome: ({ file }) => ({
@@ -111,32 +163,7 @@ const run = (options: {
       Effect.mapError((error) => failure(`cannot listen on ${options.host}:${options.port}: ${transportReason(error)}`))
     )
 
-    const where = address.family === "IPv6"
-      ? `[${address.address}]:${address.port}`
-      : `${address.address}:${address.port}`
-    const info = accept.set.default.info
-    const protocols = Option.match(options.tls, { onNone: () => "TLS 1.2 and 1.3", onSome: (v) => `TLS ${v} only` })
-    const lines = [
-      `effect-openssl serve: ${options.mode} on ${where} (${protocols}${
-        alpnProtocols === undefined ? "" : `, ALPN ${alpnProtocols.join(",")}`
-      }${
-        Option.isNone(options.ca)
-          ? ""
-          : options.requireClientCert
-          ? ", client certificate required"
-          : ", client certificate asked"
-      })`,
-      `certificate: ${info.subject}, for ${info.subjectAltNames.join(", ")}, valid until ${info.validTo.toISOString()}`,
-      `SHA-256 fingerprint: ${info.fingerprint256}`
-    ]
-    if (Option.isSome(generated)) {
-      const file = generated.value.file
-      lines.push(
-        `self-signed, issued now; its PEM: ${file} (removed when the server stops)`,
-        `try: effect-openssl connect localhost:${address.port} --ca ${file}`
-      )
-    }
-    yield* Console.log(lines.join("\n"))
+    yield* Console.log(banner(options, address, alpnProtocols, accept.set.default.info, selfSignedFile))
     yield* Effect.addFinalizer(() => Console.error("effect-openssl serve: stopped"))
     return yield* Effect.never
   }).pipe(Effect.scoped)
