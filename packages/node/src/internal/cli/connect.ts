@@ -4,6 +4,7 @@
  * closes. The end of stdin sends close_notify (the server's answer is still read).
  */
 import * as ClientContext from "@effect-openssl/core/ClientContext"
+import type * as SslContext from "@effect-openssl/core/SslContext"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import type { TlsInfo, VerifyStep } from "@effect-openssl/core/TlsInfo"
@@ -78,6 +79,53 @@ const notVerified = (step: VerifyStep) =>
     step.subject === undefined ? "" : ` for ${step.subject}`
   }, going on (--insecure)`
 
+/** The session stored in `file` by `--sess-out`, for `context`. */
+const readSession = (context: SslContext.SslContext, file: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFile(file)).pipe(
+    Effect.mapError((error) => failure(`cannot read --sess-in ${file} (${error.message})`)),
+    Effect.flatMap((bytes) =>
+      SslSession.fromBytes(context, bytes).pipe(
+        Effect.mapError((error) => failure(`--sess-in ${file}: not a session (${error.message})`))
+      )
+    )
+  )
+
+/** Store the connection's latest session in `file`, readable by the owner only (it resumes the session). */
+const writeSession = (conn: TlsConnection.TlsConnection, file: string) =>
+  Effect.gen(function*() {
+    const latest = yield* Effect.orDie(conn.session)
+    if (Option.isNone(latest)) return yield* failure(`no session to write to --sess-out ${file}: the server sent none`)
+    const bytes = yield* Effect.orDie(SslSession.toBytes(latest.value))
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.writeFile(file, bytes, { mode: 0o600 }).pipe(
+      Effect.mapError((error) => failure(`cannot write --sess-out ${file} (${error.message})`))
+    )
+  })
+
+/**
+ * stdin to the connection (then close_notify), the connection to stdout, until the server
+ * closes.
+ */
+const relay = (conn: TlsConnection.TlsConnection, target: string) => {
+  const upstream = Stream.fromAsyncIterable(process.stdin as AsyncIterable<Uint8Array>, (e) => e).pipe(
+    Stream.runForEach((chunk) => conn.write(chunk)),
+    Effect.zipRight(conn.closeWrite),
+    // The server's side decides the end: a failure here shows there too.
+    Effect.catchAll(() => Effect.void),
+    Effect.zipRight(Effect.never)
+  )
+  const downstream = Stream.runForEach(conn.stream, toStdout).pipe(
+    Effect.mapError((error) =>
+      failure(
+        error._tag === "TlsError" && error.reason === "UnexpectedEof"
+          ? `${target} closed the connection without close_notify (what came last may be cut short)`
+          : `connection to ${target} failed: ${error.message}`
+      )
+    )
+  )
+  return Effect.raceFirst(downstream, upstream)
+}
+
 const run = (options: {
   readonly target: string
   readonly ca: Option.Option<string>
@@ -95,7 +143,6 @@ const run = (options: {
     const alpnProtocols = yield* flags.alpnProtocols(options.alpn)
     const files = yield* flags.certificateFiles(options.cert, options.key)
     const caFile = Option.map(options.ca, (file) => ({ flag: "--ca", file }))
-    const fs = yield* FileSystem.FileSystem
 
     const { context } = yield* ClientContext.make({
       // With --insecure the chain is still checked against this trust, to say why it fails.
@@ -118,14 +165,7 @@ const run = (options: {
 
     const session = yield* Option.match(options.sessIn, {
       onNone: () => Effect.succeed(undefined),
-      onSome: (file) =>
-        fs.readFile(file).pipe(
-          Effect.mapError((error) => failure(`cannot read --sess-in ${file} (${error.message})`)),
-          Effect.flatMap((bytes) => SslSession.fromBytes(context, bytes)),
-          Effect.mapError((error) =>
-            error._tag === "CommandFailure" ? error : failure(`--sess-in ${file}: not a session (${error.message})`)
-          )
-        )
+      onSome: (file) => readSession(context, file)
     })
 
     const transport = yield* NodeTransport.connectTcp({ host, port }).pipe(
@@ -155,36 +195,9 @@ const run = (options: {
     const info = yield* Effect.orDie(conn.info)
     yield* Console.error(summary(info, firstFailure === undefined ? verified(info) : notVerified(firstFailure)))
 
-    // stdin → the connection (then close_notify), the connection → stdout until the server closes.
-    const upstream = Stream.fromAsyncIterable(process.stdin as AsyncIterable<Uint8Array>, (e) => e).pipe(
-      Stream.runForEach((chunk) => conn.write(chunk)),
-      Effect.zipRight(conn.closeWrite),
-      Effect.catchAll(() => Effect.void),
-      Effect.zipRight(Effect.never)
-    )
-    const downstream = Stream.runForEach(conn.stream, toStdout).pipe(
-      Effect.mapError((error) =>
-        failure(
-          error._tag === "TlsError" && error.reason === "UnexpectedEof"
-            ? `${options.target} closed the connection without close_notify (what came last may be cut short)`
-            : `connection to ${options.target} failed: ${error.message}`
-        )
-      )
-    )
-    yield* Effect.raceFirst(downstream, upstream)
+    yield* relay(conn, options.target)
 
-    if (Option.isSome(options.sessOut)) {
-      const file = options.sessOut.value
-      const latest = yield* Effect.orDie(conn.session)
-      if (Option.isNone(latest)) {
-        return yield* failure(`no session to write to --sess-out ${file}: the server sent none`)
-      }
-      const bytes = yield* Effect.orDie(SslSession.toBytes(latest.value))
-      // A session holds the secret that resumes it: readable by the owner only.
-      yield* fs.writeFile(file, bytes, { mode: 0o600 }).pipe(
-        Effect.mapError((error) => failure(`cannot write --sess-out ${file} (${error.message})`))
-      )
-    }
+    if (Option.isSome(options.sessOut)) yield* writeSession(conn, options.sessOut.value)
   }).pipe(Effect.scoped)
 
 export const connect = Command.make("connect", {
