@@ -54,7 +54,6 @@ const root = Command.make("effect-openssl").pipe(
 
 const cli = Command.run(root, { name: "effect-openssl", version: packageInfo.version })
 
-/** After a command line that did not parse (the parser printed why): how to call the command. */
 const usages: Record<keyof typeof subcommands, Usage.Usage> = {
   serve: Command.getUsage(subcommands.serve),
   connect: Command.getUsage(subcommands.connect),
@@ -64,6 +63,7 @@ const usages: Record<keyof typeof subcommands, Usage.Usage> = {
   version: Command.getUsage(subcommands.version)
 }
 
+/** After a command line that did not parse (the parser printed why): how to call the command. */
 const usage = (argv: ReadonlyArray<string>) => {
   const name = argv[2] ?? ""
   const named = Object.hasOwn(usages, name) ? usages[name as keyof typeof usages] : undefined
