@@ -28,12 +28,12 @@ interface Ran {
 }
 
 /** Run the command to its end, with `input` on stdin. */
-const run = (args: ReadonlyArray<string>, input = "") =>
+const run = (args: ReadonlyArray<string>, input = "", env: Record<string, string> = {}) =>
   Effect.async<Ran>((resume) => {
     const child = execFile(
       process.execPath,
       [...bin, ...args],
-      { cwd: root, timeout: 90_000 },
+      { cwd: root, timeout: 90_000, env: { ...process.env, ...env } },
       (error, stdout, stderr) =>
         resume(Effect.succeed({ code: error === null ? 0 : Number(error.code ?? -1), stdout, stderr }))
     )
@@ -139,14 +139,28 @@ describe("effect-openssl", () => {
         assert.match(command.stderr, /usage: effect-openssl <serve\|connect\|cert\|bench\|demo\|version>/)
       }), 120_000)
 
-    it.live("version names the OpenSSL it bound and where it comes from", () =>
-      Effect.gen(function*() {
-        const ran = yield* run(["version"])
-        assert.strictEqual(ran.code, 0, ran.stderr)
-        assert.match(ran.stdout, /^@effect-openssl\/node \d+\.\d+\.\d+\n/)
-        assert.include(ran.stdout, `OpenSSL ${process.versions.openssl}`)
-        assert.include(ran.stdout, "Node's own")
-      }), 120_000)
+    it.live(
+      "version names the OpenSSL it bound and where it comes from: Node's own, or EFFECT_OPENSSL_LIBSSL's",
+      () =>
+        Effect.gen(function*() {
+          const [own, external, missing] = yield* Effect.all([
+            run(["version"]),
+            run(["version"], "", { EFFECT_OPENSSL_LIBSSL: "libssl.so.3" }),
+            run(["version"], "", { EFFECT_OPENSSL_LIBSSL: "libssl-none.so.9" })
+          ], { concurrency: 2 })
+          assert.strictEqual(own.code, 0, own.stderr)
+          assert.match(own.stdout, /^@effect-openssl\/node \d+\.\d+\.\d+\n/)
+          assert.include(own.stdout, `OpenSSL ${process.versions.openssl}`)
+          assert.include(own.stdout, "Node's own")
+          assert.strictEqual(external.code, 0, external.stderr)
+          assert.match(
+            external.stdout,
+            /\nOpenSSL 3\.\S+ .*: the external library libssl\.so\.3 \(EFFECT_OPENSSL_LIBSSL\)\n$/
+          )
+          oneLine(missing, /cannot bind OpenSSL \(LibraryNotFound\): .*libssl-none\.so\.9/)
+        }),
+      120_000
+    )
   })
 
   layer(NodeOpenSsl.layer)("cert", (it) => {
