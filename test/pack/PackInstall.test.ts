@@ -8,7 +8,7 @@ import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { execFile } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
@@ -22,15 +22,19 @@ interface Output {
   readonly stderr: string
 }
 
-/** Run a program to completion; a failure says which command and what it printed. */
-const run = (file: string, args: ReadonlyArray<string>, cwd: string) =>
+// Plain node from the same installation as this test, first on the PATH (for npx and the shebang).
+// npm and npx print errors only: under `pnpm test:pack` they inherit pnpm's own npm_config_*
+// settings, which npm warns it does not know, and the command's stderr is asserted line by line.
+const env = {
+  ...process.env,
+  PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
+  npm_config_loglevel: "error"
+}
+
+/** Run a program to completion, with `input` on stdin; a failure says which command and what it printed. */
+const run = (file: string, args: ReadonlyArray<string>, cwd: string, input = "") =>
   Effect.async<Output, Error>((resume) => {
-    const child = execFile(file, args, {
-      cwd,
-      // Plain node from the same installation as this test, first on the PATH (for npx and the shebang).
-      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` },
-      maxBuffer: 16 * 1024 * 1024
-    }, (error, stdout, stderr) =>
+    const child = execFile(file, args, { cwd, env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
       resume(
         error === null ?
           Effect.succeed({ stdout, stderr }) :
@@ -38,8 +42,40 @@ const run = (file: string, args: ReadonlyArray<string>, cwd: string) =>
             new Error(`${[file, ...args].join(" ")} (in ${cwd}) failed: ${error.message}\n${stdout}${stderr}`)
           )
       ))
+    child.stdin?.end(input)
     return Effect.sync(() => child.kill())
   })
+
+/**
+ * `effect-openssl serve` for the rest of the scope, once it printed its port. Started as the
+ * installed bin that npx runs, not through npx, whose shell would stand between a signal and
+ * the server.
+ */
+const serving = (args: ReadonlyArray<string>, cwd: string) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly port: number; readonly child: ChildProcess; readonly output: () => string }, Error>(
+      (resume) => {
+        const child = spawn("node_modules/.bin/effect-openssl", ["serve", "--port", "0", ...args], { cwd, env })
+        let output = ""
+        const collect = (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+          const listening = / on 127\.0\.0\.1:(\d+) /.exec(output)
+          if (listening !== null) resume(Effect.succeed({ port: Number(listening[1]), child, output: () => output }))
+        }
+        child.stdout.on("data", collect)
+        child.stderr.on("data", collect)
+        child.once("exit", (code) => resume(Effect.fail(new Error(`serve exited (${code}): ${output}`))))
+      }
+    ),
+    ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+  )
+
+/** Stop a child with `signal`: its exit code once its output was read. */
+const stop = (child: ChildProcess, signal: NodeJS.Signals) =>
+  Effect.async<number | null>((resume) => {
+    child.once("close", (code) => resume(Effect.succeed(code)))
+    child.kill(signal)
+  }).pipe(Effect.timeout("30 seconds"))
 
 const readJson = (path: string) =>
   Effect.promise(() => readFile(path, "utf8")).pipe(Effect.map((text) => JSON.parse(text) as Record<string, any>))
@@ -49,8 +85,13 @@ interface Versions {
   readonly label: string
   readonly effect: string
   readonly platform: string
-  /** Peer of @effect-openssl/node (its HTTP client runs on `NodeHttpClient`). */
+  /** Peer of @effect-openssl/node (its HTTP client and server run on `NodeHttpClient`/`NodeHttpServer`). */
   readonly platformNode: string
+  /**
+   * The command's optional peer `@effect/cli`, or none: each of its releases pairs with one
+   * `@effect/platform` minor (0.77 with 0.97), and none pairs with 0.71.
+   */
+  readonly cli: string | undefined
 }
 
 // Between the lowest and the pinned versions: every @effect/platform minor from 0.71 to 0.97 (its
@@ -88,6 +129,7 @@ const install = (base: string, tarballs: ReadonlyArray<string>, versions: Versio
       "@effect/platform-node": versions.platformNode,
       "@types/node": typesNode
     }
+    if (versions.cli !== undefined) dependencies["@effect/cli"] = versions.cli
     for (const tarball of tarballs) dependencies[packageOf(tarball)] = `file:${tarball}`
     yield* Effect.promise(() =>
       writeFile(
@@ -120,13 +162,15 @@ const InstalledLive = Layer.scoped(
         label: "pinned",
         effect: core.devDependencies.effect,
         platform: core.devDependencies["@effect/platform"],
-        platformNode: node.devDependencies["@effect/platform-node"]
+        platformNode: node.devDependencies["@effect/platform-node"],
+        cli: node.devDependencies["@effect/cli"]
       }, typesNode),
       install(base, tarballs, {
         label: "lowest",
         effect: lowestOf(core.peerDependencies.effect),
         platform: lowestOf(core.peerDependencies["@effect/platform"]),
-        platformNode: lowestOf(node.peerDependencies["@effect/platform-node"])
+        platformNode: lowestOf(node.peerDependencies["@effect/platform-node"]),
+        cli: undefined
       }, typesNode)
     ], { concurrency: 2 })
     return { tarballs, pinned, lowest }
@@ -198,14 +242,38 @@ layer(InstalledLive, { timeout: "3 minutes" })("packed and installed", (it) => {
       }))
   }
 
-  it.effect("npx effect-openssl version prints the OpenSSL version the binding loaded", () =>
+  it.effect("npx effect-openssl version prints the OpenSSL version the binding loaded (pinned)", () =>
     Effect.gen(function*() {
       const { pinned } = yield* Installed
       const { stdout } = yield* run("npx", ["--no-install", "effect-openssl", "version"], pinned.directory)
       assert.include(stdout, `OpenSSL ${process.versions.openssl}`)
     }))
 
-  // The command's `serve`, answered by its `connect` through the installed bin, goes here once
-  // the command has them (issue 11, item 1).
-  it.todo("npx effect-openssl serve answered by npx effect-openssl connect")
+  it.scoped("effect-openssl serve answered by npx effect-openssl connect, with certificates from npx effect-openssl cert; SIGTERM stops the server", () =>
+    Effect.gen(function*() {
+      const { pinned } = yield* Installed
+      const cwd = pinned.directory
+      yield* run("npx", ["--no-install", "effect-openssl", "cert", "--out", "certs"], cwd)
+      const server = yield* serving(["--cert", "certs/server.pem", "--key", "certs/server-key.pem"], cwd)
+      const { stderr, stdout } = yield* run(
+        "npx",
+        ["--no-install", "effect-openssl", "connect", `localhost:${server.port}`, "--ca", "certs/ca.pem"],
+        cwd,
+        "ping through the installed command\n"
+      )
+      assert.strictEqual(stdout, "ping through the installed command\n")
+      assert.match(stderr, /^TLSv1\.3, \S+, ALPN none, verified \(CN=localhost\), new session\n$/)
+      assert.strictEqual(yield* stop(server.child, "SIGTERM"), 0)
+      assert.include(server.output(), "effect-openssl serve: stopped")
+    }))
+
+  it.effect("without its optional peer, npx effect-openssl says what to install (lowest effect and @effect/platform)", () =>
+    Effect.gen(function*() {
+      const { lowest } = yield* Installed
+      const failed = yield* Effect.flip(run("npx", ["--no-install", "effect-openssl", "version"], lowest.directory))
+      assert.match(
+        failed.message,
+        /\neffect-openssl: the command needs @effect\/cli next to @effect-openssl\/node: npm install @effect\/cli@"\^0\.\d+\.\d+"\n$/
+      )
+    }))
 })

@@ -64,6 +64,8 @@ export interface VerifyStep {
   /** OpenSSL's own verdict for this certificate. */
   readonly preverified: boolean
   readonly code: number
+  /** OpenSSL's words for `code` (`X509_verify_cert_error_string`) when it did not verify. */
+  readonly reason?: string | undefined
   readonly depth: number
   readonly subject: string | undefined
   /** DER of the certificate being checked. */

@@ -31,6 +31,11 @@ export * as OptionFlag from "./OptionFlag.js"
 /**
  * @since 0.1.0
  */
+export * as Pki from "./Pki.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ServerContext from "./ServerContext.js"
 
 /**

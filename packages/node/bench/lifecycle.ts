@@ -6,10 +6,10 @@ import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
+import { medianOf, nsPerOp, ratioTable, type Row } from "../src/internal/bench/measure.js"
 import { load } from "../src/internal/ffi/load.js"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import { loadCReference } from "./cReference.js"
-import { medianOf, nsPerOp, printTable, type Row } from "./measure.js"
 
 type Key = "newFree" | "upRefFree" | "dupFree"
 
@@ -92,7 +92,7 @@ export const runLifecycle = (iterations: number): { table: string; note: string 
       "library, Effect.scoped each": library.scoped[key]
     }
   }))
-  const table = printTable(
+  const table = ratioTable(
     `Lifecycle (time per create + release; OpenSSL ${process.versions.openssl}, Node ${process.versions.node})`,
     ["C", "raw koffi", "library", "library, Effect.scoped each"],
     "C",

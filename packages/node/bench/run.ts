@@ -6,11 +6,12 @@
  * HTTP load generator of the loopback suite (default: wrk when installed). scripts/bench.sh builds
  * this and handles `--lines` (every supported Node line in turn).
  */
+import { runTls } from "../src/internal/bench/tls.js"
+import { loadTlsFixture } from "./fixture.js"
 import { runLifecycle } from "./lifecycle.js"
 import { runLoopback } from "./loopback.js"
 import type { HttpClient } from "./loopback/httpLoad.js"
-import { runTls } from "./tls.js"
-import { libraryColumn } from "./tlsLibrary.js"
+import { cColumn } from "./tls.js"
 
 const suites = ["lifecycle", "tls", "loopback"] as const
 const args = process.argv.slice(2)
@@ -34,11 +35,12 @@ const selected = named.length === 0 ? suites : suites.filter((suite) => named.in
 console.log(`effect-openssl benchmarks — Node ${process.versions.node}, OpenSSL ${process.versions.openssl}\n`)
 if (selected.includes("lifecycle")) {
   const lifecycle = runLifecycle(quick ? 20_000 : 200_000)
-  console.log(`${lifecycle.note}\n`)
+  console.log(`${lifecycle.table}\n\n${lifecycle.note}\n`)
 }
 if (selected.includes("tls")) {
-  const tls = await runTls({ quick, library: libraryColumn })
-  console.log(`${tls.note}\n`)
+  const fixture = loadTlsFixture()
+  const tls = await runTls({ quick, fixture, reference: cColumn(fixture) })
+  console.log(`${tls.table}\n\n${tls.notes.join("\n")}\n`)
 }
 if (selected.includes("loopback")) {
   const loopback = await runLoopback({ quick, client: client as HttpClient | undefined })

@@ -27,6 +27,7 @@ import type { SslContext } from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import type { TransportError } from "@effect-openssl/core/Transport"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import { Duplex } from "node:stream"
@@ -135,12 +136,28 @@ export const listen = (
     return listener.address
   })
 
+/**
+ * The connection under a stream made by `make` (or `listen`), e.g. `req.socket` in a `node:http`
+ * handler, to read what it negotiated (`info`); `None` for any other stream.
+ *
+ * ```ts
+ * http.createServer((req, res) => {
+ *   const conn = NodeTlsDuplex.connectionOf(req.socket)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const connectionOf = (stream: unknown): Option.Option<TlsConnection.TlsConnection> =>
+  stream instanceof TlsDuplex ? Option.some(stream.connection) : Option.none()
+
 class TlsDuplex extends Duplex {
   readonly #subscription: TlsConnection.Subscription
   #timeout = 0
   #timer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(private readonly connection: TlsConnection.TlsConnection, options: Options) {
+  constructor(readonly connection: TlsConnection.TlsConnection, options: Options) {
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
       ...(options.readableHighWaterMark === undefined ? {} : { readableHighWaterMark: options.readableHighWaterMark }),

@@ -1,38 +1,24 @@
 #!/usr/bin/env node
 /**
- * The `effect-openssl` command.
+ * The `effect-openssl` command (`effect-openssl --help`; docs/cli.md). It runs on `@effect/cli`,
+ * an optional peer dependency of this package (each of its releases pairs with one
+ * `@effect/platform` minor, so the library's wider range does without it): the command says
+ * when it is missing.
  *
  * @since 0.1.0
  */
-import { OpenSsl } from "@effect-openssl/core/OpenSsl"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
-import { demo } from "./internal/demo.js"
-import * as NodeOpenSsl from "./NodeOpenSsl.js"
+import { packageInfo } from "./internal/packageInfo.js"
 
-const usage = `usage: effect-openssl <command>
+const commandPeer = "@effect/cli"
 
-commands:
-  demo      a tour: the handle lifecycle, TLS over memory, sessions, verification, node:http over our TLS
-  version   the OpenSSL this binding uses`
-
-const commands: Record<string, Effect.Effect<void, unknown>> = {
-  demo: Effect.scoped(demo).pipe(Effect.provide(NodeOpenSsl.layerWith({ observeFrees: true }))),
-  version: OpenSsl.pipe(
-    Effect.flatMap((openssl) => Console.log(openssl.version.text)),
-    Effect.provide(NodeOpenSsl.layerConfig())
-  )
-}
-
-const command = commands[process.argv[2] ?? ""]
-if (command === undefined) {
-  console.error(usage)
-  process.exitCode = 2
-} else {
-  Effect.runPromiseExit(command).then((exit) => {
-    if (exit._tag === "Failure") {
-      console.error(exit.cause)
-      process.exitCode = 1
-    }
-  })
-}
+import("./internal/cli/main.js").then(
+  (command) => command.main(),
+  (error: { readonly code?: unknown; readonly message?: unknown }) => {
+    if (error.code !== "ERR_MODULE_NOT_FOUND" || !String(error.message).includes(`'${commandPeer}'`)) throw error
+    console.error(
+      `effect-openssl: the command needs ${commandPeer} next to ${packageInfo.name}: ` +
+        `npm install ${commandPeer}@"${packageInfo.peerDependencies[commandPeer]}"`
+    )
+    process.exitCode = 1
+  }
+)

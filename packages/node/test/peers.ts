@@ -325,6 +325,8 @@ export interface Child {
   readonly process: ChildProcessWithoutNullStreams
   /** stdout and stderr so far, interleaved in arrival order. */
   readonly output: () => string
+  readonly stdout: () => string
+  readonly stderr: () => string
   /** Wait until the output matches. */
   readonly waitFor: (pattern: RegExp, timeout?: Duration.DurationInput) => Effect.Effect<RegExpMatchArray, PeerTimeout>
   readonly write: (input: string) => Effect.Effect<void>
@@ -338,8 +340,19 @@ export interface Child {
  * waited for, so no child outlives its test.
  */
 export const openssl = (args: ReadonlyArray<string>): Effect.Effect<Child, never, Scope.Scope> =>
+  spawned("openssl", args, `openssl ${args[0]}`)
+
+/** Spawn `file <args>` (in `cwd`) as `openssl` does; `name` says which program in timeouts. */
+export const spawned = (
+  file: string,
+  args: ReadonlyArray<string>,
+  name: string,
+  cwd?: string
+): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.gen(function*() {
     let output = ""
+    let stdout = ""
+    let stderr = ""
     const waiters = new Set<() => void>()
     const wakeAll = () => {
       for (const wake of waiters) wake()
@@ -347,13 +360,17 @@ export const openssl = (args: ReadonlyArray<string>): Effect.Effect<Child, never
     let exitCode: number | null | undefined
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn("openssl", args, { stdio: ["pipe", "pipe", "pipe"] })
-        const collect = (chunk: Buffer) => {
+        const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"], ...(cwd === undefined ? {} : { cwd }) })
+        child.stdout.on("data", (chunk: Buffer) => {
           output += chunk.toString("utf8")
+          stdout += chunk.toString("utf8")
           wakeAll()
-        }
-        child.stdout.on("data", collect)
-        child.stderr.on("data", collect)
+        })
+        child.stderr.on("data", (chunk: Buffer) => {
+          output += chunk.toString("utf8")
+          stderr += chunk.toString("utf8")
+          wakeAll()
+        })
         // Writing to a child that already exited raises EPIPE on stdin: the exit code says enough.
         child.stdin.on("error", () => {})
         child.once("exit", (code) => {
@@ -383,13 +400,15 @@ export const openssl = (args: ReadonlyArray<string>): Effect.Effect<Child, never
           wake()
           return Effect.sync(() => waiters.delete(wake))
         }),
-        `${what} from openssl ${args[0]}`,
+        `${what} from ${name}`,
         timeout,
         () => output
       )
     return {
       process: child,
       output: () => output,
+      stdout: () => stdout,
+      stderr: () => stderr,
       waitFor: (pattern, timeout) => until(String(pattern), () => output.match(pattern) ?? undefined, timeout),
       write: (input) => Effect.sync(() => void child.stdin.write(input)),
       endInput: Effect.sync(() => void child.stdin.end()),

@@ -1,10 +1,10 @@
 /**
- * Test certificates, issued in-process through the `OpenSsl` service (`pkiGenerateKey`,
- * `pkiIssueCertificate`): a root CA, intermediates, server and client leaves, self-signed
- * certificates, with P-256, Ed25519 or RSA-2048 keys, chosen subject alternative names (right
- * or wrong host names) and chosen validity (valid, expired, not yet valid). Everything comes
- * out as PEM, keys as `Redacted`; `files` writes them to a temporary directory for
- * command-line peers such as `openssl s_server`, removed when the scope closes.
+ * Test certificates, issued in-process through the core's `Pki` module (the binding's `pki`
+ * capability): a complete test PKI in one call (`make`), or a root CA, intermediates, server and
+ * client leaves, self-signed certificates, with P-256, Ed25519 or RSA-2048 keys, chosen subject
+ * alternative names (right or wrong host names) and chosen validity (valid, expired, not yet
+ * valid). Everything comes out as PEM, keys as `Redacted`; `files` writes them to a temporary
+ * directory for command-line peers such as `openssl s_server`, removed when the scope closes.
  *
  * ```ts
  * const pki = yield* TestPki.make()
@@ -14,15 +14,13 @@
  *
  * @since 0.1.0
  */
-import * as HostName from "@effect-openssl/core/HostName"
-import * as OpenSsl from "@effect-openssl/core/OpenSsl"
+import type * as OpenSsl from "@effect-openssl/core/OpenSsl"
+import * as CorePki from "@effect-openssl/core/Pki"
 import type { SslError } from "@effect-openssl/core/SslError"
-import { isSslError, OpenSslError } from "@effect-openssl/core/SslError"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 
@@ -30,112 +28,49 @@ import type * as Scope from "effect/Scope"
  * @since 0.1.0
  * @category models
  */
-export type KeyType = OpenSsl.KeyType
+export type KeyType = CorePki.KeyType
 
 /**
- * When a certificate is valid, relative to the wall clock at the time it is issued:
- * - `"valid"`: from an hour ago (clock skew) to 30 days from now;
- * - `"expired"`: from 30 days ago to yesterday;
- * - `"notYetValid"`: from tomorrow to 30 days from now;
- * - or explicit dates.
+ * When a certificate is valid (see `Pki.Validity` in the core): `"valid"`, `"expired"`,
+ * `"notYetValid"` or explicit dates.
  *
  * @since 0.1.0
  * @category models
  */
-export type Validity =
-  | "valid"
-  | "expired"
-  | "notYetValid"
-  | { readonly notBefore: Date; readonly notAfter: Date }
+export type Validity = CorePki.Validity
 
 /**
- * An issued certificate and its key.
- *
- * Structurally a `SslContext` certificate option (`chain` + `key`): pass it as
+ * An issued certificate and its key (see `Pki.Issued` in the core): pass it as
  * `certificate: issued`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Issued {
-  readonly commonName: string
-  readonly keyType: KeyType
-  /** This certificate alone, PEM. */
-  readonly certificate: string
-  /** The private key, PEM (PKCS#8). */
-  readonly key: Redacted.Redacted<string>
-  /**
-   * This certificate followed by its issuers up to, not including, the root: what a peer
-   * sends in its handshake.
-   */
-  readonly chain: string
-  /** The self-signed certificate at the top of this certificate's hierarchy: what peers trust. */
-  readonly root: string
-  readonly selfSigned: boolean
-}
+export type Issued = CorePki.Issued
 
 /**
- * Options common to every certificate.
- *
  * @since 0.1.0
  * @category models
  */
-export interface CertificateOptions {
-  readonly commonName?: string | undefined
-  readonly organization?: string | undefined
-  /** Default `"P-256"`. */
-  readonly keyType?: KeyType | undefined
-  /** Default `"valid"`. */
-  readonly validity?: Validity | undefined
-  /** Default: 128 random bits. */
-  readonly serialNumber?: bigint | undefined
-}
+export type CertificateOptions = CorePki.CertificateOptions
 
 /**
- * Options of a CA certificate.
- *
  * @since 0.1.0
  * @category models
  */
-export interface CaOptions extends CertificateOptions {
-  /** How many intermediates may follow (`basicConstraints` pathlen); default: no limit. */
-  readonly pathLength?: number | undefined
-}
+export type CaOptions = CorePki.CaOptions
 
 /**
- * Options of a leaf (end-entity) certificate.
- *
  * @since 0.1.0
  * @category models
  */
-export interface LeafOptions extends CertificateOptions {
-  /**
-   * Host names and IP addresses the certificate is valid for (subject alternative names;
-   * addresses become `IP:` entries). Servers default to `["localhost", "127.0.0.1", "::1"]`,
-   * clients to none. Give other names (e.g. `[TestPki.wrongHostName]`) for a certificate that
-   * does not match the host a client connects to.
-   */
-  readonly hostNames?: ReadonlyArray<string> | undefined
-  /** Default: `["serverAuth"]` for servers, `["clientAuth"]` for clients. */
-  readonly extendedKeyUsage?: ReadonlyArray<"serverAuth" | "clientAuth"> | undefined
-}
+export type LeafOptions = CorePki.LeafOptions
 
 /**
- * Everything `issue` can set.
- *
  * @since 0.1.0
  * @category models
  */
-export interface IssueOptions extends CertificateOptions {
-  readonly commonName: string
-  readonly isCa: boolean
-  readonly pathLength?: number | undefined
-  /** Raw subject alternative names, e.g. `["DNS:localhost", "IP:127.0.0.1"]`. */
-  readonly subjectAltNames?: ReadonlyArray<string> | undefined
-  readonly extendedKeyUsage?: ReadonlyArray<"serverAuth" | "clientAuth"> | undefined
-  /** The issuing CA; self-signed when absent. */
-  readonly issuer?: Issued | undefined
-}
+export type IssueOptions = CorePki.IssueOptions
 
 /**
  * A host name under the reserved `.invalid` top-level domain: a server certificate made for it
@@ -152,42 +87,7 @@ export const wrongHostName = "wrong-host.invalid"
  * @since 0.1.0
  * @category constants
  */
-export const defaultHostNames: ReadonlyArray<string> = ["localhost", "127.0.0.1", "::1"]
-
-const hour = 3_600_000
-const day = 24 * hour
-
-const resolveValidity = (validity: Validity, now: number): { readonly notBefore: Date; readonly notAfter: Date } => {
-  switch (validity) {
-    case "valid":
-      return { notBefore: new Date(now - hour), notAfter: new Date(now + 30 * day) }
-    case "expired":
-      return { notBefore: new Date(now - 30 * day), notAfter: new Date(now - day) }
-    case "notYetValid":
-      return { notBefore: new Date(now + day), notAfter: new Date(now + 30 * day) }
-    default:
-      return validity
-  }
-}
-
-/** `DNS:` for names, `IP:` for addresses, as `subjectAltName` wants them. */
-const subjectAltNames = (hostNames: ReadonlyArray<string>): Array<string> =>
-  // Names may be wildcards (`*.example.org`), which are not host names: only addresses are told apart.
-  hostNames.map((name) =>
-    Either.getOrUndefined(HostName.parse(name))?._tag === "IpAddress" ? `IP:${name}` : `DNS:${name}`
-  )
-
-/** One call of the binding's `pki` capability, its throw a typed failure. */
-const binding = <A>(
-  operation: string,
-  f: (pki: OpenSsl.Pki) => A
-): Effect.Effect<A, SslError, OpenSsl.OpenSsl> =>
-  Effect.flatMap(OpenSsl.OpenSsl, (openssl) =>
-    Effect.try({
-      try: () => f(OpenSsl.capability(openssl, "pki", operation)),
-      // The binding throws SslError values only; anything else is a binding bug, kept as the cause.
-      catch: (e) => isSslError(e) ? e : new OpenSslError({ operation, entries: [], cause: e })
-    }))
+export const defaultHostNames: ReadonlyArray<string> = CorePki.defaultHostNames
 
 /**
  * Generate a private key (PEM, PKCS#8).
@@ -195,49 +95,16 @@ const binding = <A>(
  * @since 0.1.0
  * @category constructors
  */
-export const generateKey = (keyType: KeyType): Effect.Effect<Redacted.Redacted<string>, SslError, OpenSsl.OpenSsl> =>
-  binding("generateKey", (pki) => pki.generateKey(keyType))
+export const generateKey: (keyType: KeyType) => Effect.Effect<Redacted.Redacted<string>, SslError, OpenSsl.OpenSsl> =
+  CorePki.generateKey
 
 /**
- * Issue a certificate with a fresh key: signed by `issuer`, or self-signed. The building block
- * of the presets below.
+ * Issue a certificate with a fresh key: signed by `issuer`, or self-signed.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const issue = (options: IssueOptions): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> => {
-  const keyType = options.keyType ?? "P-256"
-  return Effect.gen(function*() {
-    const key = yield* generateKey(keyType)
-    // The wall clock, not Effect's Clock: OpenSSL checks validity against the real time, and a
-    // TestClock (which starts at 0) would issue certificates that expired decades ago.
-    const { notAfter, notBefore } = resolveValidity(options.validity ?? "valid", Date.now())
-    const issuer = options.issuer
-    const certificate = yield* binding("issueCertificate", (pki) =>
-      pki.issueCertificate({
-        subject: { commonName: options.commonName, organization: options.organization },
-        key,
-        subjectAltNames: options.subjectAltNames,
-        notBefore,
-        notAfter,
-        isCa: options.isCa,
-        pathLength: options.pathLength,
-        extendedKeyUsage: options.extendedKeyUsage,
-        issuer: issuer === undefined ? undefined : { certificate: issuer.certificate, key: issuer.key },
-        serialNumber: options.serialNumber
-      }))
-    const issued: Issued = {
-      commonName: options.commonName,
-      keyType,
-      certificate,
-      key,
-      chain: issuer === undefined || issuer.selfSigned ? certificate : certificate + issuer.chain,
-      root: issuer === undefined ? certificate : issuer.root,
-      selfSigned: issuer === undefined
-    }
-    return issued
-  })
-}
+export const issue: (options: IssueOptions) => Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> = CorePki.issue
 
 /**
  * A self-signed root CA. Default common name `"effect-openssl test root CA"`.
@@ -246,7 +113,7 @@ export const issue = (options: IssueOptions): Effect.Effect<Issued, SslError, Op
  * @category constructors
  */
 export const rootCa = (options?: CaOptions): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =>
-  issue({ ...options, commonName: options?.commonName ?? "effect-openssl test root CA", isCa: true })
+  CorePki.rootCa({ ...options, commonName: options?.commonName ?? "effect-openssl test root CA" })
 
 /**
  * An intermediate CA signed by `issuer`. Default common name
@@ -256,40 +123,20 @@ export const rootCa = (options?: CaOptions): Effect.Effect<Issued, SslError, Ope
  * @category constructors
  */
 export const intermediateCa = (issuer: Issued, options?: CaOptions): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =>
-  issue({ ...options, commonName: options?.commonName ?? "effect-openssl test intermediate CA", isCa: true, issuer })
-
-const leaf = (
-  options: LeafOptions | undefined,
-  defaults: {
-    readonly commonName: string
-    readonly hostNames: ReadonlyArray<string>
-    readonly usage: "serverAuth" | "clientAuth"
-  },
-  issuer: Issued | undefined
-): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =>
-  issue({
-    commonName: options?.commonName ?? defaults.commonName,
-    organization: options?.organization,
-    keyType: options?.keyType,
-    validity: options?.validity,
-    serialNumber: options?.serialNumber,
-    isCa: false,
-    subjectAltNames: subjectAltNames(options?.hostNames ?? defaults.hostNames),
-    extendedKeyUsage: options?.extendedKeyUsage ?? [defaults.usage],
-    issuer
+  CorePki.intermediateCa(issuer, {
+    ...options,
+    commonName: options?.commonName ?? "effect-openssl test intermediate CA"
   })
 
 /**
  * A server certificate signed by `issuer`, for `defaultHostNames` unless `hostNames` says
- * otherwise. Default common name: the first host name.
+ * otherwise (e.g. `[TestPki.wrongHostName]`). Default common name: the first host name.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const server = (issuer: Issued, options?: LeafOptions): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> => {
-  const hostNames = options?.hostNames ?? defaultHostNames
-  return leaf(options, { commonName: hostNames[0] ?? "server", hostNames, usage: "serverAuth" }, issuer)
-}
+export const server: (issuer: Issued, options?: LeafOptions) => Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =
+  CorePki.server
 
 /**
  * A client certificate signed by `issuer`. Default common name `"client"`, no host names.
@@ -297,8 +144,8 @@ export const server = (issuer: Issued, options?: LeafOptions): Effect.Effect<Iss
  * @since 0.1.0
  * @category constructors
  */
-export const client = (issuer: Issued, options?: LeafOptions): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =>
-  leaf(options, { commonName: "client", hostNames: [], usage: "clientAuth" }, issuer)
+export const client: (issuer: Issued, options?: LeafOptions) => Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =
+  CorePki.client
 
 /**
  * A self-signed server certificate (not a CA): a peer trusts it only when told to trust this
@@ -307,10 +154,8 @@ export const client = (issuer: Issued, options?: LeafOptions): Effect.Effect<Iss
  * @since 0.1.0
  * @category constructors
  */
-export const selfSigned = (options?: LeafOptions): Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> => {
-  const hostNames = options?.hostNames ?? defaultHostNames
-  return leaf(options, { commonName: hostNames[0] ?? "self-signed", hostNames, usage: "serverAuth" }, undefined)
-}
+export const selfSigned: (options?: LeafOptions) => Effect.Effect<Issued, SslError, OpenSsl.OpenSsl> =
+  CorePki.selfSigned
 
 /**
  * A complete test PKI: root → intermediate → server and client.

@@ -2,8 +2,8 @@
  * Echo throughput over loopback: one connection from the in-repo Node client writing 16 KiB
  * records as fast as the socket takes them, counting the bytes echoed back.
  */
+import { interleavedSamples } from "../../src/internal/bench/measure.js"
 import type { TlsFixture } from "../fixture.js"
-import { interleavedSamples } from "../measure.js"
 import { runLoadClient, target } from "./httpLoad.js"
 import type { EchoResult } from "./loadClient.js"
 import { type EchoServers, ourEchoServers } from "./server.js"

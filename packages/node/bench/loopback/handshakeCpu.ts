@@ -2,8 +2,8 @@
  * Server CPU per TLS 1.3 handshake: the server's process CPU time over the handshakes of an
  * `openssl s_time -new` run (one full handshake per connection, one connection at a time).
  */
+import { interleavedSamples } from "../../src/internal/bench/measure.js"
 import type { TlsFixture } from "../fixture.js"
-import { interleavedSamples } from "../measure.js"
 import { installed, output } from "./command.js"
 import { type EchoServers, ourEchoServers, type Server, withCpu } from "./server.js"
 import type { Settings } from "./settings.js"

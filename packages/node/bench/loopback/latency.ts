@@ -1,5 +1,5 @@
 /** HTTPS latency of a small keep-alive request at 10 connections: p50 and p99. */
-import { interleavedSamples } from "../measure.js"
+import { interleavedSamples } from "../../src/internal/bench/measure.js"
 import { errorNote, type HttpLoad } from "./httpLoad.js"
 import type { HttpsServers, Server } from "./server.js"
 import type { Settings } from "./settings.js"

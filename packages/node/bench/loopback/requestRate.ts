@@ -2,7 +2,7 @@
  * HTTPS requests/s with 20 connections, keep-alive and with a new TLS connection for each request
  * (`Connection: close`), with the server's CPU time per request in the same runs.
  */
-import { interleavedSamples } from "../measure.js"
+import { interleavedSamples } from "../../src/internal/bench/measure.js"
 import { errorNote, type HttpLoad, type HttpResult } from "./httpLoad.js"
 import { type HttpsServers, type Server, withCpu } from "./server.js"
 import type { Settings } from "./settings.js"

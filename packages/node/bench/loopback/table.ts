@@ -1,5 +1,5 @@
 /** The loopback table: ours against Node, each a median with the spread of its samples. */
-import { renderTable, spread } from "../measure.js"
+import { renderTable, spread } from "../../src/internal/bench/measure.js"
 
 /** One row: the samples of our server and of Node's, taken in interleaved rounds. */
 export interface Comparison {

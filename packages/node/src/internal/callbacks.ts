@@ -105,6 +105,7 @@ export const callbackTable = {
         const accepted = hook({
           preverified: ok,
           code,
+          reason: ok ? undefined : native.X509_verify_cert_error_string(code),
           depth,
           subject: dispatch.subjectOf(cert),
           certificate: cert === null ? undefined : dispatch.derOf(cert)

@@ -10,11 +10,10 @@ import {
   SSL_ERROR,
   SSL_VERIFY,
   TLSEXT_NAMETYPE_host_name
-} from "../src/internal/ffi/constants.js"
-import { load } from "../src/internal/ffi/load.js"
-import type { Ptr, PtrOrNull } from "../src/internal/ffi/table.js"
-import type { TlsFixture } from "./fixture.js"
-import type { TlsColumn } from "./tls.js"
+} from "../ffi/constants.js"
+import { load } from "../ffi/load.js"
+import type { Ptr, PtrOrNull } from "../ffi/table.js"
+import type { TlsColumn, TlsFixture } from "./tls.js"
 
 const TLS1_3_VERSION = 0x304
 /** Larger than anything one end writes between two pumps (a handshake flight, a 16 KiB record). */

@@ -1,4 +1,4 @@
-/** Timing helpers shared by the benchmark suites. */
+/** Timing helpers and tables, shared by the benchmark suites of the repository and `effect-openssl bench`. */
 
 /** Nanoseconds per iteration of `body(n)` (which runs n iterations): the median of `rounds` runs. */
 export const nsPerOp = (body: (n: number) => void, n: number, rounds = 7): number => {
@@ -87,11 +87,11 @@ const fmt = (value: number | undefined, unit: string) =>
     : `${value.toFixed(value < 10 ? 1 : 0)} ${unit}`
 
 /**
- * Print rows side by side, then ratios `value / reference`: by default each column's ratio to
+ * Rows side by side, then ratios `value / reference`: by default each column's ratio to
  * `reference`, or the given [value, reference] pairs. For times a ratio says how many times
  * slower (below 1 is faster); for rates, how many times faster.
  */
-export const printTable = (
+export const ratioTable = (
   title: string,
   columns: ReadonlyArray<string>,
   reference: string,
@@ -110,9 +110,7 @@ export const printTable = (
       return value === undefined || ref === undefined ? "–" : `${(value / ref).toFixed(2)}×`
     })
   ])
-  const out = renderTable(title, header, lines)
-  console.log(`${out}\n`)
-  return out
+  return renderTable(title, header, lines)
 }
 
 /** A Markdown table under a `###` title. */

@@ -6,8 +6,7 @@
 import { once } from "node:events"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import type { TlsFixture } from "./fixture.js"
-import type { TlsColumn } from "./tls.js"
+import type { TlsColumn, TlsFixture } from "./tls.js"
 
 /**
  * One end of an in-memory duplex pair (the shape of Node's `stream.duplexPair`, which Node 20

@@ -15,9 +15,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
-import type { TlsFixture } from "./fixture.js"
-import type { TlsColumn } from "./tls.js"
+import * as NodeOpenSsl from "../../NodeOpenSsl.js"
+import type { TlsColumn, TlsFixture } from "./tls.js"
 
 type Engine = TlsEngine.TlsEngine
 
