@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as TestPki from "../../test/src/TestPki.js"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import { clientOptions, connectedPair, recordFrees, serverOptions, TestOpenSsl } from "./util.js"
 
@@ -126,6 +127,31 @@ layer(TestOpenSsl, { excludeTestServices: true })("SslSession", (it) => {
           const moved = yield* SslSession.fromBytes(twin, yield* SslSession.toBytes(session))
           assert.strictEqual(moved.context, twin)
           assert.isTrue((yield* connection(twin, server, moved)).reused)
+        }))
+
+      it.scoped("a server that requires client certificates resumes: its session id context is set", () =>
+        Effect.gen(function*() {
+          // OpenSSL ends the handshake ("session id context uninitialized") when a verifying
+          // server without a session id context is offered a session.
+          const pki = yield* TestPki.make()
+          const server = yield* SslContext.make({
+            role: "server",
+            certificate: pki.server,
+            trust: { certificates: pki.trust },
+            verify: { mode: "require" },
+            maxProtocol: version
+          })
+          const client = yield* SslContext.make({
+            role: "client",
+            certificate: pki.client,
+            trust: { certificates: pki.trust },
+            maxProtocol: version
+          })
+          const first = yield* connection(client, server)
+          assert.isFalse(first.reused)
+          const second = yield* connection(client, server, Option.getOrThrow(first.session))
+          assert.isTrue(second.reused)
+          assert.strictEqual(second.protocol, version)
         }))
 
       it.scoped("a fatal alert after the handshake makes the session not resumable; resuming it is a full handshake", () =>

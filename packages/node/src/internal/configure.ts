@@ -2,6 +2,7 @@ import type { ContextConfig } from "@effect-openssl/core/OpenSsl"
 import * as OptionFlag from "@effect-openssl/core/OptionFlag"
 import { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
 import type { ErrorQueue } from "./errorQueue.js"
 import {
   protocolVersions,
@@ -83,6 +84,10 @@ export const configure = (
   if (config.verifyDepth !== undefined) native.SSL_CTX_set_verify_depth(ctx, config.verifyDepth)
 
   if (config.sessionTimeoutSeconds !== undefined) native.SSL_CTX_set_timeout(ctx, config.sessionTimeoutSeconds)
+  if (config.role !== "client") {
+    const sidCtx = sessionIdContext(config)
+    ok(native.SSL_CTX_set_session_id_context(ctx, sidCtx, sidCtx.length) === 1, "verify", "rejected")
+  }
   // Clients cache sessions by default so the new-session callback sees TLS 1.3 tickets. A client
   // never looks sessions up in the internal cache (it resumes the one it is given), so "client"
   // skips the internal store: filling it cost every handshake inserts, periodic flushes of up to
@@ -126,6 +131,25 @@ export const configure = (
     ok(native.SSL_CTX_set_alpn_protos(ctx, wire, wire.length) === 0, "alpnProtocols", "rejected")
   }
 }
+
+/**
+ * What a server's sessions are valid for: a digest of how it verifies clients. OpenSSL resumes a
+ * session only under the context it was made in (same id context), and a server that verifies
+ * clients must have one: without it, a client offering a session ends the handshake ("session id
+ * context uninitialized"). Contexts with the same verification (the certificates of one
+ * `ServerContext`, before and after a rotation) share sessions; a session made where client
+ * certificates were not asked for never resumes where they are.
+ */
+const sessionIdContext = (config: ContextConfig): Uint8Array =>
+  createHash("sha256") // 32 bytes: SSL_MAX_SID_CTX_LENGTH
+    .update(JSON.stringify([
+      "effect-openssl",
+      config.verifyMode,
+      config.verifyDepth ?? null,
+      config.trustSystemDefaults,
+      config.trustedCertificates
+    ]))
+    .digest()
 
 /** Run `f` with the certificate of one PEM block (read through its own BIO), freed after. */
 const withCertificate = <A>(

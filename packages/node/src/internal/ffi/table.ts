@@ -124,6 +124,9 @@ export const table = {
   ),
   SSL_CTX_get_verify_mode: ssl<[ctx: Ptr<"SSL_CTX">], number>("int SSL_CTX_get_verify_mode(const void *ctx)"),
   SSL_CTX_get_verify_depth: ssl<[ctx: Ptr<"SSL_CTX">], number>("int SSL_CTX_get_verify_depth(const void *ctx)"),
+  SSL_CTX_set_session_id_context: ssl<[ctx: Ptr<"SSL_CTX">, sidCtx: Bytes, length: number], number>(
+    "int SSL_CTX_set_session_id_context(void *ctx, const uint8_t *sid_ctx, unsigned int sid_ctx_len)"
+  ),
   SSL_CTX_set_timeout: ssl<[ctx: Ptr<"SSL_CTX">, seconds: Long], Long>("long SSL_CTX_set_timeout(void *ctx, long t)"),
   SSL_CTX_get_timeout: ssl<[ctx: Ptr<"SSL_CTX">], Long>("long SSL_CTX_get_timeout(const void *ctx)"),
   SSL_CTX_set_default_verify_paths: ssl<[ctx: Ptr<"SSL_CTX">], number>(
