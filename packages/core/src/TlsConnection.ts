@@ -20,7 +20,7 @@ import * as Stream from "effect/Stream"
 import * as HostName from "./HostName.js"
 import { Driver } from "./internal/driver.js"
 import type { Engine } from "./internal/engine.js"
-import { decodeTimeout } from "./internal/timeout.js"
+import * as OptionCheck from "./OptionCheck.js"
 import * as Ssl from "./Ssl.js"
 import type { SslContext } from "./SslContext.js"
 import type { SslError } from "./SslError.js"
@@ -271,9 +271,11 @@ export const over = (
     let closeTimeout: Duration.Duration
     let idleTimeout: Duration.Duration | undefined
     try {
-      handshakeTimeout = decodeTimeout("handshakeTimeout", options.handshakeTimeout, "30 seconds")
-      closeTimeout = decodeTimeout("closeTimeout", options.closeTimeout, "5 seconds")
-      idleTimeout = options.idleTimeout === undefined ? undefined : decodeTimeout("idleTimeout", options.idleTimeout, 0)
+      handshakeTimeout = OptionCheck.duration("handshakeTimeout", options.handshakeTimeout, "30 seconds")
+      closeTimeout = OptionCheck.duration("closeTimeout", options.closeTimeout, "5 seconds")
+      idleTimeout = options.idleTimeout === undefined
+        ? undefined
+        : OptionCheck.duration("idleTimeout", options.idleTimeout, 0)
     } catch (e) {
       return Effect.fail(e as InvalidOptionError)
     }
@@ -306,10 +308,7 @@ const connectionOf = (driver: Driver): TlsConnection => {
     session: engine.session,
     awaitSession: (timeout = "5 seconds") =>
       Effect.flatMap(
-        Effect.try({
-          try: () => decodeTimeout("timeout", timeout, "5 seconds"),
-          catch: (e) => e as InvalidOptionError
-        }),
+        OptionCheck.check(() => OptionCheck.duration("timeout", timeout, "5 seconds")),
         (bound) => driver.awaitSession(bound)
       ),
     stream: Stream.repeatEffectOption(

@@ -26,6 +26,11 @@ export * as OpenSsl from "./OpenSsl.js"
 /**
  * @since 0.1.0
  */
+export * as OptionCheck from "./OptionCheck.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as OptionFlag from "./OptionFlag.js"
 
 /**

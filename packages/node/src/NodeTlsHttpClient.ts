@@ -45,6 +45,7 @@
  */
 import { ClientContext } from "@effect-openssl/core/ClientContext"
 import type { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import { InvalidOptionError, type SslError } from "@effect-openssl/core/SslError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
@@ -105,7 +106,7 @@ export const makeAgent = (
   options: Options = {}
 ): Effect.Effect<NodeHttpClient.HttpAgent, SslError, ClientContext | OpenSsl | Scope.Scope> =>
   Effect.gen(function*() {
-    const settings = yield* Effect.try({ try: () => resolve(options), catch: (e) => e as InvalidOptionError })
+    const settings = yield* OptionCheck.check(() => resolve(options))
     const client = yield* ClientContext
     const scope = yield* Effect.scope
     // Closed last: sessions may be put while connections close.
@@ -175,39 +176,21 @@ interface Settings {
 /** The options checked, with their defaults; throws `InvalidOptionError`. */
 const resolve = (options: Options): Settings => {
   if (typeof options !== "object" || options === null) throw invalid("options", "expected an object")
-  const maxConnectionsPerHost = count("maxConnectionsPerHost", options.maxConnectionsPerHost, 32)
+  const maxConnectionsPerHost = OptionCheck.count("maxConnectionsPerHost", options.maxConnectionsPerHost, 32)
   const cache = options.sessionCache
   if (cache !== undefined && cache !== false && (typeof cache !== "object" || cache === null)) {
     throw invalid("sessionCache", "expected an object or false")
   }
   return {
     maxConnectionsPerHost,
-    maxIdlePerHost: count("maxIdlePerHost", options.maxIdlePerHost, maxConnectionsPerHost),
-    idleTimeout: duration("idleTimeout", options.idleTimeout, "5 seconds"),
-    connectTimeout: duration("connectTimeout", options.connectTimeout, "10 seconds"),
+    maxIdlePerHost: OptionCheck.count("maxIdlePerHost", options.maxIdlePerHost, maxConnectionsPerHost),
+    idleTimeout: OptionCheck.duration("idleTimeout", options.idleTimeout, "5 seconds"),
+    connectTimeout: OptionCheck.duration("connectTimeout", options.connectTimeout, "10 seconds"),
     sessionCache: cache === false ? false : {
-      hosts: count("sessionCache.hosts", cache?.hosts, 100),
-      perHost: count("sessionCache.perHost", cache?.perHost, 4)
+      hosts: OptionCheck.count("sessionCache.hosts", cache?.hosts, 100),
+      perHost: OptionCheck.count("sessionCache.perHost", cache?.perHost, 4)
     }
   }
 }
 
 const invalid = (option: string, reason: string) => new InvalidOptionError({ option, reason })
-
-const count = (option: string, value: unknown, fallback: number): number => {
-  if (value === undefined) return fallback
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(option, `expected a whole number of at least 1, got ${String(value)}`)
-  }
-  return value
-}
-
-const duration = (option: string, value: Duration.DurationInput | undefined, fallback: Duration.DurationInput) => {
-  const decoded = Duration.decodeUnknown(value ?? fallback)
-  if (decoded._tag === "None") throw invalid(option, `expected a duration, got ${String(value)}`)
-  const millis = Duration.toMillis(decoded.value)
-  if (!Number.isFinite(millis) || !(millis > 0)) {
-    throw invalid(option, `expected a finite duration above zero, got ${String(value)}`)
-  }
-  return decoded.value
-}

@@ -10,6 +10,7 @@ import * as TlsSocket from "@effect-openssl/core/TlsSocket"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import type * as Socket from "@effect/platform/Socket"
 import { assert, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -123,6 +124,30 @@ layer(Layer.merge(TestOpenSsl, NodeContext.layer), { excludeTestServices: true }
       assert.isBelow(Date.now() - started, 3000)
       const failures = yield* counter(TlsMetrics.handshakes, { outcome: "failure", reason: "Timeout" })
       assert.isAtLeast(failures, 2)
+    }))
+
+  it.scoped("a limit that is not a finite duration above zero or a whole number of at least 1 fails the layer, naming it, before the port is bound", () =>
+    Effect.gen(function*() {
+      const pki = yield* TestPki.make()
+      const bad: ReadonlyArray<[keyof NodeTlsSocketServer.Options, unknown]> = [
+        ["handshakeTimeout", 0],
+        ["idleTimeout", "forever"],
+        ["closeTimeout", -1],
+        ["drainTimeout", Number.POSITIVE_INFINITY],
+        ["maxConnections", 0],
+        ["maxHandshakes", 1.5]
+      ]
+      for (const [option, value] of bad) {
+        const exit = yield* Effect.exit(
+          Effect.scoped(Layer.build(NodeTlsSocketServer.layer({ host: "127.0.0.1", port: 0, [option]: value }))).pipe(
+            Effect.provide(ServerContext.layer({ certificate: pki.server }))
+          )
+        )
+        assert.isTrue(Exit.isFailure(exit), option)
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        // SocketServer's own error, its cause ours.
+        assert.strictEqual((error as { cause?: { option?: string } })?.cause?.option, option, String(error))
+      }
     }))
 
   it.scoped("beyond maxConnections a new connection is closed at once, and counted", () =>

@@ -1,9 +1,10 @@
+import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import * as ServerContext from "@effect-openssl/core/ServerContext"
 import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as TlsMetrics from "@effect-openssl/core/TlsMetrics"
 import type { Transport, TransportError } from "@effect-openssl/core/Transport"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
@@ -57,13 +58,14 @@ export interface Handling<E, R> {
   readonly force?: Effect.Effect<void> | undefined
 }
 
-/** The server's limits and timeouts, with the defaults applied. */
-const defaults = (options: ServeOptions) => ({
-  handshakeTimeout: options.handshakeTimeout ?? "10 seconds",
-  idleTimeout: options.idleTimeout ?? "2 minutes",
-  maxConnections: options.maxConnections ?? 10_000,
-  maxHandshakes: options.maxHandshakes ?? 256,
-  drainTimeout: Duration.decode(options.drainTimeout ?? "10 seconds")
+/** The server's limits and timeouts, checked, with the defaults applied; throws `InvalidOptionError`. */
+const resolve = (options: ServeOptions) => ({
+  handshakeTimeout: OptionCheck.duration("handshakeTimeout", options.handshakeTimeout, "10 seconds"),
+  idleTimeout: OptionCheck.duration("idleTimeout", options.idleTimeout, "2 minutes"),
+  closeTimeout: OptionCheck.duration("closeTimeout", options.closeTimeout, "5 seconds"),
+  maxConnections: OptionCheck.count("maxConnections", options.maxConnections, 10_000),
+  maxHandshakes: OptionCheck.count("maxHandshakes", options.maxHandshakes, 256),
+  drainTimeout: OptionCheck.duration("drainTimeout", options.drainTimeout, "10 seconds")
 })
 
 const refusedForConnections = [MetricLabel.make("limit", "connections")]
@@ -83,7 +85,8 @@ export const make = (
   options: ServeOptions
 ): Effect.Effect<TlsServer, TransportError | InvalidOptionError, ServerContext.ServerContext | Scope.Scope> =>
   Effect.gen(function*() {
-    const limits = defaults(options)
+    // Checked before the port is bound: a bad limit fails the layer, not each connection.
+    const limits = yield* OptionCheck.check(() => resolve(options))
     const server = yield* ServerContext.ServerContext
     const handshakes = yield* Effect.makeSemaphore(limits.maxHandshakes)
     const listener = yield* NodeTransport.listen({
@@ -101,7 +104,7 @@ export const make = (
           sni,
           handshakeTimeout: limits.handshakeTimeout,
           idleTimeout: limits.idleTimeout,
-          closeTimeout: options.closeTimeout
+          closeTimeout: limits.closeTimeout
         }))
 
     const run = <E, R>(handling: Handling<E, R>): Effect.Effect<never, never, R> =>
