@@ -89,16 +89,16 @@ interface Versions {
   readonly platformNode: string
   /**
    * The command's optional peer `@effect/cli`, or none: each of its releases pairs with one
-   * `@effect/platform` minor (0.77 with 0.97), and none pairs with 0.71.
+   * `@effect/platform` minor (0.77 with 0.97), and none pairs with the lowest.
    */
   readonly cli: string | undefined
 }
 
-// Between the lowest and the pinned versions: every @effect/platform minor from 0.71 to 0.97 (its
-// first release, with the lowest effect it accepts, at least 3.20.0) was installed, type-checked
-// and run the same way once, by hand, when the ranges were set (2026-12-04).
+// The lowest @effect/platform is 0.80.21: SocketServer (NodeTlsSocketServer implements it) arrived
+// in 0.80, and @effect/platform-node 0.77.11, the first that pairs with it, needs @effect/cluster,
+// rpc and sql releases that want 0.80.21.
 
-/** The first version a peer range names (`^3.20.0`, `>=0.71.3 <0.98.0`): its lowest. */
+/** The first version a peer range names (`^3.20.0`, `>=0.80.21 <0.98.0`): its lowest. */
 const lowestOf = (range: string): string => {
   const match = /\d+\.\d+\.\d+/.exec(range)
   if (match === null) throw new Error(`no version in the peer range ${range}`)

@@ -446,6 +446,55 @@ describe("effect-openssl", () => {
       }), 120_000)
 
     it.scoped(
+      "against serve asking for client certificates: --sess-in resumes; a client without one is a line on the server's stderr",
+      () =>
+        Effect.gen(function*() {
+          const pki = yield* TestPki.make()
+          const files = yield* TestPki.writeFiles({
+            cert: pki.server.chain,
+            key: pki.server.key,
+            ca: pki.trust,
+            clientCert: pki.client.chain,
+            clientKey: pki.client.key
+          })
+          const { child, port } = yield* serve([
+            "--cert",
+            files.paths.cert,
+            "--key",
+            files.paths.key,
+            "--ca",
+            files.paths.ca,
+            "--require-client-cert"
+          ])
+          const session = join(yield* temporaryDirectory, "session.der")
+          const connect = (extra: ReadonlyArray<string>, input: string) =>
+            run([
+              "connect",
+              `localhost:${port}`,
+              "--ca",
+              files.paths.ca,
+              "--cert",
+              files.paths.clientCert,
+              "--key",
+              files.paths.clientKey,
+              ...extra
+            ], input)
+          const first = yield* connect(["--sess-out", session], "first\n")
+          assert.strictEqual(first.code, 0, first.stderr)
+          assert.match(first.stderr, /, new session\n$/)
+          const second = yield* connect(["--sess-in", session], "second\n")
+          assert.strictEqual(second.code, 0, second.stderr)
+          assert.strictEqual(second.stdout, "second\n")
+          assert.match(second.stderr, /, session resumed\n$/)
+
+          const anonymous = yield* run(["connect", `localhost:${port}`, "--ca", files.paths.ca], "hello\n")
+          assert.notStrictEqual(anonymous.code, 0)
+          yield* child.waitFor(/connection failed: .*peer did not return a certificate/, startup)
+        }),
+      180_000
+    )
+
+    it.scoped(
       "against serve: echo through both ends of the command, and a refused connection in one line",
       () =>
         Effect.gen(function*() {

@@ -42,6 +42,12 @@ export interface ServeOptions extends Omit<NodeTransport.ListenOptions, "onRefus
    * flight finish), and whatever is still open after this is closed. Default 10 seconds.
    */
   readonly drainTimeout?: Duration.DurationInput | undefined
+  /**
+   * Told of each handshake that failed (the peer refused our certificate, sent garbage, timed
+   * out or went away), with its typed error: for a log line, as node:tls's `tlsClientError`.
+   * The metrics count these anyway. Default: nothing (the span records the error).
+   */
+  readonly onHandshakeError?: ((error: TlsConnection.TlsConnectionError) => Effect.Effect<void>) | undefined
   /** Callbacks of each connection (`TlsConnection.AcceptOptions`; SNI comes from the `ServerContext`). */
   readonly accept?:
     | Omit<TlsConnection.AcceptOptions, "sni" | "handshakeTimeout" | "closeTimeout" | "idleTimeout">
@@ -95,6 +101,7 @@ export const make = (
       onRefused: () => TlsMetrics.refusedConnections.unsafeUpdate(1, refusedForConnections)
     })
     const address = listener.address
+    const onHandshakeError = options.onHandshakeError ?? (() => Effect.void)
     const span = { kind: "server", attributes: { "server.port": address.port } } as const
 
     const handshake = (transport: Transport) =>
@@ -119,7 +126,8 @@ export const make = (
             const started = performance.now()
             const connection = yield* handshakes.withPermits(1)(handshake(transport)).pipe(
               Effect.tapError((error) => Effect.sync(() => record(started, error))),
-              Effect.withSpan("effect_openssl.accept", span)
+              Effect.withSpan("effect_openssl.accept", span),
+              Effect.tapError(onHandshakeError)
             )
             record(started, undefined)
             open.add(connection)

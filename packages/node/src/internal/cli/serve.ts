@@ -4,7 +4,6 @@
  */
 import * as Pki from "@effect-openssl/core/Pki"
 import * as ServerContext from "@effect-openssl/core/ServerContext"
-import type { TlsConnectionError } from "@effect-openssl/core/TlsConnection"
 import type { CertificateInfo } from "@effect-openssl/core/TlsInfo"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -13,7 +12,7 @@ import * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as net from "node:net"
+import * as net from "node:net"
 import { credentialFailure, failure, type FileFlag, transportReason } from "./failure.js"
 import * as flags from "./flags.js"
 import * as Server from "./server.js"
@@ -89,14 +88,12 @@ interface ServeOptions {
 /** What is served where, with which certificate: printed once listening. */
 const banner = (
   options: ServeOptions,
-  address: net.AddressInfo,
+  address: Server.Bound,
   alpnProtocols: ReadonlyArray<string> | undefined,
   info: CertificateInfo,
   selfSignedFile: Option.Option<string>
 ): string => {
-  const where = address.family === "IPv6"
-    ? `[${address.address}]:${address.port}`
-    : `${address.address}:${address.port}`
+  const where = net.isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
   const settings = [
     Option.match(options.tls, { onNone: () => "TLS 1.2 and 1.3", onSome: (v) => `TLS ${v} only` }),
     ...(alpnProtocols === undefined ? [] : [`ALPN ${alpnProtocols.join(",")}`]),
@@ -152,18 +149,18 @@ const run = (options: ServeOptions) =>
       key: Option.getOrUndefined(Option.map(files, (f) => f.key)),
       ca: Option.getOrUndefined(caFile)
     })))
-    const accept = yield* server.acceptOptions
     const address = yield* Server.start({
       mode: options.mode,
       host: options.host,
       port: options.port,
-      accept,
-      onConnectionError: (error: TlsConnectionError) => Console.error(`connection failed: ${error.message}`)
+      onConnectionError: (message) => Console.error(`connection failed: ${message}`)
     }).pipe(
+      Effect.provideService(ServerContext.ServerContext, server),
       Effect.mapError((error) => failure(`cannot listen on ${options.host}:${options.port}: ${transportReason(error)}`))
     )
+    const set = yield* server.current
 
-    yield* Console.log(banner(options, address, alpnProtocols, accept.set.default.info, selfSignedFile))
+    yield* Console.log(banner(options, address, alpnProtocols, set.default.info, selfSignedFile))
     yield* Effect.addFinalizer(() => Console.error("effect-openssl serve: stopped"))
     return yield* Effect.never
   }).pipe(Effect.scoped)
