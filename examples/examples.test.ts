@@ -50,6 +50,7 @@ describe("README", () => {
       "examples/tls-over-tcp.ts",
       "examples/node-streams.ts",
       "examples/contexts.ts",
+      "examples/https-app.ts",
       "examples/toolkit.test.ts"
     ])
   })
@@ -99,5 +100,23 @@ describe("example programs", () => {
       ])
       assert.match(lines[2]!, /^other\.example\.test: refused \(.*\(tlsv1 unrecognized name\)\)$/)
       assert.strictEqual(lines[3], "after a reload: certificate set 1")
+    }))
+
+  it.live("https app: an HttpApi on two SNI names, a typed client, metrics, a refused name, a certificate rotated", () =>
+    Effect.gen(function*() {
+      const expected = [
+        `POST /items: {"id":1,"name":"pen"}`,
+        `GET /items: [{"id":1,"name":"pen"}]`,
+        "GET /connection: SNI api.example.test, TLSv1.3, ALPN http/1.1, certificate set 1",
+        "other.example.test: TlsError: SSL_do_handshake (SSL_ERROR_SSL): Protocol (tlsv1 unrecognized name)",
+        "GET /connection: SNI admin.example.test, TLSv1.3, ALPN http/1.1, certificate set 1",
+        "handshakes: 2 succeeded, 1 failed (reason Protocol); connections open: 2",
+        "files replaced: certificate set 2; a new connection gets serial 02 (was 01), fingerprint changed: true",
+        "GET /items: 1 item, nothing restarted",
+        ""
+      ].join("\n")
+      assert.strictEqual(yield* runExample("https-app.ts"), expected)
+      // The README shows this output under the program.
+      assert.include(readFileSync(new URL("../README.md", import.meta.url), "utf8"), "```text\n" + expected + "```")
     }))
 })

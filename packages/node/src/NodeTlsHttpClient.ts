@@ -36,6 +36,9 @@
  *   1.2 session goes back to the cache.
  * - **Timeouts.** `connectTimeout` bounds the TCP connection and the handshake; a request is
  *   bounded as any Effect is (`Effect.timeout`), which aborts it and closes its connection.
+ * - **Addresses.** `hosts` gives host names their addresses without DNS, as `/etc/hosts` does
+ *   (`{ "api.example.test": "127.0.0.1" }`): the connection goes to the address, while SNI,
+ *   the certificate check and the pool still use the URL's host.
  *
  * When the layer's scope closes, every connection is closed (close_notify first) and every
  * native object released. `http:` URLs go through a plain node:http agent with the same pool
@@ -44,6 +47,7 @@
  * @since 0.1.0
  */
 import { ClientContext } from "@effect-openssl/core/ClientContext"
+import * as HostName from "@effect-openssl/core/HostName"
 import type { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import { InvalidOptionError, type SslError } from "@effect-openssl/core/SslError"
@@ -92,6 +96,14 @@ export interface Options {
     }
     | false
     | undefined
+  /**
+   * Addresses for host names, used instead of DNS (as `/etc/hosts`, or curl's `--resolve`):
+   * `{ "api.example.test": "127.0.0.1" }` connects a request for `https://api.example.test:8443`
+   * to 127.0.0.1 port 8443. The name is still the one sent as SNI, checked against the
+   * certificate and used for the pool and the session cache. Names are DNS names, any case;
+   * addresses are IPv4 or IPv6 (without brackets). Names not listed are looked up as usual.
+   */
+  readonly hosts?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -128,6 +140,7 @@ export const makeAgent = (
           sessions: settings.sessionCache === false ? undefined : SessionCache.make(settings.sessionCache),
           sessionScope,
           connectTimeout: settings.connectTimeout,
+          hosts: settings.hosts,
           runFork
         })
       ),
@@ -171,6 +184,8 @@ interface Settings {
   readonly idleTimeout: Duration.Duration
   readonly connectTimeout: Duration.Duration
   readonly sessionCache: SessionCache.Bounds | false
+  /** Lower-case host name to address. */
+  readonly hosts: ReadonlyMap<string, string>
 }
 
 /** The options checked, with their defaults; throws `InvalidOptionError`. */
@@ -189,8 +204,29 @@ const resolve = (options: Options): Settings => {
     sessionCache: cache === false ? false : {
       hosts: OptionCheck.count("sessionCache.hosts", cache?.hosts, 100),
       perHost: OptionCheck.count("sessionCache.perHost", cache?.perHost, 4)
-    }
+    },
+    hosts: hostsOf(options.hosts)
   }
+}
+
+/** The `hosts` option checked: DNS names to IP addresses. */
+const hostsOf = (hosts: Options["hosts"]): ReadonlyMap<string, string> => {
+  if (hosts === undefined) return new Map()
+  if (typeof hosts !== "object" || hosts === null || Array.isArray(hosts)) {
+    throw invalid("hosts", "expected an object of host names to IP addresses")
+  }
+  const map = new Map<string, string>()
+  for (const [name, address] of Object.entries(hosts)) {
+    const option = `hosts[${JSON.stringify(name)}]`
+    const host = HostName.parseOrThrow(name, option)
+    if (host._tag !== "DnsName") throw invalid(option, "expected a host name (an IP address is connected to as it is)")
+    const target = HostName.parse(address, option)
+    if (target._tag === "Left" || target.right._tag !== "IpAddress") {
+      throw invalid(option, `expected an IP address, got ${JSON.stringify(address)}`)
+    }
+    map.set(host.name.toLowerCase(), target.right.address)
+  }
+  return map
 }
 
 const invalid = (option: string, reason: string) => new InvalidOptionError({ option, reason })

@@ -377,6 +377,46 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsHttpClient", (it
       )
     })))
 
+  it.effect("hosts: names connect to the address given, one pool each, with their own SNI; others are looked up", () =>
+    LeakCheck.check(Effect.gen(function*() {
+      const pki = yield* TestPki.make()
+      const named = yield* TestPki.server(pki.intermediate, { hostNames: ["api.example.test", "admin.example.test"] })
+      const serverNames: Array<unknown> = []
+      const server = https.createServer({ cert: named.chain, key: Redacted.value(named.key) }, app)
+      server.on("secureConnection", (socket: tls.TLSSocket) => serverNames.push(socket.servername))
+      const port = yield* listening(server)
+      const fixtureServer = yield* nodeHttpsServer()
+      yield* withClient(
+        (client) =>
+          Effect.gen(function*() {
+            for (const url of ["https://api.example.test", "https://admin.example.test", "https://api.example.test"]) {
+              assert.strictEqual(yield* getText(client, `${url}:${port}/`), "hello over effect-openssl\n")
+            }
+            // localhost is not listed: looked up as usual.
+            assert.strictEqual(
+              yield* getText(client, `https://localhost:${fixtureServer.port}/`),
+              "hello over effect-openssl\n"
+            )
+          }),
+        { hosts: { "api.example.test": "127.0.0.1", "ADMIN.Example.Test": "127.0.0.1" } },
+        { trust: { certificates: [pki.trust, fixture("ca.pem")] } }
+      )
+      assert.deepStrictEqual(serverNames, ["api.example.test", "admin.example.test"])
+      assert.strictEqual(fixtureServer.seen.connections.length, 1)
+    })))
+
+  it.effect("hosts: the certificate is checked against the name, not the address (X509 code 62)", () =>
+    LeakCheck.check(Effect.gen(function*() {
+      // The fixture certificate names localhost and IP:127.0.0.1, not api.example.test.
+      const { port, seen } = yield* nodeHttpsServer()
+      const error = yield* withClient(
+        (client) => requestFailure(getText(client, `https://api.example.test:${port}/`), "VerifyError"),
+        { hosts: { "api.example.test": "127.0.0.1" } }
+      )
+      assert.strictEqual((error as { readonly code?: number }).code, 62)
+      assert.strictEqual(seen.connections.length, 0)
+    })))
+
   it.effect("a chain from a CA the client does not trust is a VerifyError (X509 code 20)", () =>
     LeakCheck.check(Effect.gen(function*() {
       const other = yield* TestPki.rootCa()
@@ -540,7 +580,12 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsHttpClient", (it
         [{ maxIdlePerHost: 1.5 }, "maxIdlePerHost"],
         [{ idleTimeout: "forever" as Duration.DurationInput }, "idleTimeout"],
         [{ connectTimeout: Duration.infinity }, "connectTimeout"],
-        [{ sessionCache: { perHost: -1 } }, "sessionCache.perHost"]
+        [{ sessionCache: { perHost: -1 } }, "sessionCache.perHost"],
+        [{ hosts: "127.0.0.1" as unknown as Record<string, string> }, "hosts"],
+        [{ hosts: { "api.example.test": "localhost" } }, `hosts["api.example.test"]`],
+        [{ hosts: { "api.example.test": "[::1]" } }, `hosts["api.example.test"]`],
+        [{ hosts: { "127.0.0.1": "127.0.0.1" } }, `hosts["127.0.0.1"]`],
+        [{ hosts: { "api.example.test:8443": "127.0.0.1" } }, `hosts["api.example.test:8443"]`]
       ]
       for (const [options, option] of cases) {
         const error = yield* Effect.flip(withClient(() => Effect.void, options))

@@ -24,6 +24,8 @@ export interface Connector {
   /** Where sessions taken from connections live (the cache's scope). */
   readonly sessionScope: Scope.Scope
   readonly connectTimeout: Duration.Duration
+  /** Addresses by lower-case host name, used instead of DNS. */
+  readonly hosts: ReadonlyMap<string, string>
   /** Runs a connection's fiber (in the agent's `FiberSet`). */
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
 }
@@ -55,8 +57,9 @@ export class TlsAgent extends https.Agent {
   override createConnection(options: https.RequestOptions): Duplex {
     const host = options.host ?? "localhost"
     const port = Number(options.port ?? 443)
+    const address = this.connector.hosts.get(host.toLowerCase().replace(/\.$/, "")) ?? host
     return new ConnectingDuplex((ready, fail) => {
-      const fiber = this.connector.runFork(connection(this.connector, host, port, ready))
+      const fiber = this.connector.runFork(connection(this.connector, host, address, port, ready))
       fiber.addObserver((exit) => {
         if (Exit.isFailure(exit)) fail(Cause.squash(exit.cause))
       })
@@ -66,12 +69,14 @@ export class TlsAgent extends https.Agent {
 }
 
 /**
- * One connection's life: connect (bounded by `connectTimeout`), hand the stream over, keep the
- * server's next session, and hold everything until the stream closes.
+ * One connection's life: connect to `address` (bounded by `connectTimeout`), run the handshake
+ * for `host`, hand the stream over, keep the server's next session, and hold everything until
+ * the stream closes.
  */
 const connection = (
   connector: Connector,
   host: string,
+  address: string,
   port: number,
   ready: (duplex: Duplex) => void
 ): Effect.Effect<void, TlsConnection.TlsConnectionError> =>
@@ -83,7 +88,7 @@ const connection = (
     const offered = { session: sessions?.take(origin) }
     yield* Effect.addFinalizer(() => offered.session === undefined ? Effect.void : SslSession.release(offered.session))
     const conn = yield* Effect.gen(function*() {
-      const transport = yield* NodeTransport.connectTcp({ host, port })
+      const transport = yield* NodeTransport.connectTcp({ host: address, port })
       return yield* TlsConnection.connect(transport, context, {
         hostName: host,
         session: offered.session,
