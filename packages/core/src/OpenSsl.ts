@@ -478,7 +478,7 @@ export interface OpenSsl {
   readonly io: Io | undefined
   readonly sessions: Sessions | undefined
   readonly pki: Pki | undefined
-  /** Present when native frees are observed (`NodeOpenSsl.layerWith({ observeFrees: true })`, the model). */
+  /** Present when native frees are observed (`NodeOpenSsl.layerLibrary({ libssl, observeFrees: true })`, the model). */
   readonly frees: Frees | undefined
 }
 

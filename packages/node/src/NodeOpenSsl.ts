@@ -18,13 +18,14 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { makeBinding } from "./internal/binding.js"
-import { load, LoadFailure, type LoadFailureReason, type Source } from "./internal/ffi/load.js"
+import { isNodeOwn, load, LoadFailure, type LoadFailureReason, type Source } from "./internal/ffi/load.js"
 import { readVersion } from "./internal/library.js"
 
 /**
  * Binding OpenSSL failed: the library was not found, a required symbol is missing, the version
- * is older than 1.1.1, koffi has no callback slot left, or an option is not available on this
- * thread (free observation in a worker). `tried` names what was attempted.
+ * is older than 1.1.1, koffi has no callback slot left, or free observation was asked where it
+ * cannot be had (in a worker, or on the OpenSSL Node itself uses). `tried` names what was
+ * attempted.
  *
  * @since 0.1.0
  * @category errors
@@ -49,10 +50,14 @@ export class OpenSslLoadError extends Data.TaggedError("OpenSslLoadError")<{
  */
 export interface Options {
   /**
-   * Observe native frees through ex_data free callbacks (`OpenSsl.frees`). The callback runs
-   * for every SSL/SSL_CTX freed in the process, so it is off by default; tests and leak hunts
-   * turn it on. Main thread only: in a worker the layer fails with `UnsupportedInWorker` (a
-   * free callback must not outlive its thread).
+   * Observe native frees through ex_data free callbacks (`OpenSsl.frees`), for tests and leak
+   * hunts. OpenSSL calls the callback for every object of the class freed by that copy of the
+   * library, so it needs a copy of the binding's own: an external library (`layerLibrary`, e.g.
+   * the system's `libssl.so.3`). On the OpenSSL Node itself uses the layer fails with
+   * `SharedWithNode`: Node frees its own TLS objects (node:tls, node:https) during garbage
+   * collection, where no JavaScript may run, and the callback would abort the process. Main
+   * thread only: in a worker the layer fails with `UnsupportedInWorker` (a free callback must
+   * not outlive its thread).
    */
   readonly observeFrees?: boolean | undefined
 }
@@ -98,6 +103,13 @@ export const make = (
         if (version.number < MIN_VERSION) {
           throw new LoadFailure("UnsupportedVersion", `${version.text} is older than 1.1.1`)
         }
+        if (options?.observeFrees === true && isNodeOwn(source, loaded)) {
+          throw new LoadFailure(
+            "SharedWithNode",
+            "observeFrees needs an OpenSSL of the binding's own (NodeOpenSsl.layerLibrary, e.g. libssl.so.3): " +
+              "Node frees its own TLS objects during garbage collection, where the free callback cannot run"
+          )
+        }
         return makeBinding(loaded, {
           implementation: source._tag === "Process" ? "node" : "library",
           observeFrees: options?.observeFrees ?? false
@@ -125,16 +137,8 @@ export const make = (
 export const layer: Layer.Layer<OpenSsl, OpenSslLoadError> = Layer.scoped(OpenSsl, make({ _tag: "Process" }))
 
 /**
- * Node's own OpenSSL, with options (e.g. free observation for tests).
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerWith = (options: Options): Layer.Layer<OpenSsl, OpenSslLoadError> =>
-  Layer.scoped(OpenSsl, make({ _tag: "Process" }, options))
-
-/**
- * An external OpenSSL (1.1.1 or 3.x), loaded with `RTLD_DEEPBIND`.
+ * An external OpenSSL (1.1.1 or 3.x), loaded with `RTLD_DEEPBIND`: a copy of its own, beside
+ * Node's, so it can observe frees (`observeFrees: true`).
  *
  * @since 0.1.0
  * @category layers

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import * as NodeTransport from "../src/NodeTransport.js"
 import { bytes, connectTo, interopPki, sServer } from "./peers.js"
-import { alertsHeard, serverOptions, TestOpenSsl, TlsAlert } from "./util.js"
+import { alertsHeard, LiveOpenSsl, serverOptions, TlsAlert } from "./util.js"
 
 /** A TLS record of `type` (0x16 handshake) whose body is `body`. */
 const record = (type: number, body: Uint8Array) =>
@@ -33,7 +33,7 @@ const rawExchange = (port: number, payload: Uint8Array) =>
     return Effect.sync(() => socket.destroy())
   }).pipe(Effect.timeout("10 seconds"))
 
-layer(TestOpenSsl, { excludeTestServices: true })("closing", (it) => {
+layer(LiveOpenSsl, { excludeTestServices: true })("closing", (it) => {
   it.scoped("a refused ClientHello: the alert, then a FIN, even with 256 KiB pipelined behind it", () =>
     Effect.gen(function*() {
       const context = yield* SslContext.make(serverOptions)

@@ -4,7 +4,7 @@ import * as TlsEngine from "@effect-openssl/core/TlsEngine"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { clientOptions, serverOptions, TestOpenSsl } from "./util.js"
+import { clientOptions, LiveOpenSsl, serverOptions } from "./util.js"
 
 type Engine = TlsEngine.TlsEngine
 
@@ -34,7 +34,7 @@ const enginePair = Effect.gen(function*() {
 
 const record = (fill: number) => new Uint8Array(16 * 1024).fill(fill)
 
-layer(TestOpenSsl)("engine buffers", (it) => {
+layer(LiveOpenSsl)("engine buffers", (it) => {
   it.scoped("a chunk from readStep stays the caller's: later reads do not overwrite it", () =>
     Effect.gen(function*() {
       const { c, move, s } = yield* enginePair

@@ -16,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as OpenSslModel from "../../test/src/OpenSslModel.js"
 import * as TestPki from "../../test/src/TestPki.js"
 import { connectTo, nodeTlsServer } from "./peers.js"
-import { TestOpenSsl } from "./util.js"
+import { LiveOpenSsl } from "./util.js"
 
 /** Host-like strings: names, addresses, and the ways they go wrong (ports, brackets, NULs, dots). */
 const hostLike = FastCheck.oneof(
@@ -38,7 +38,7 @@ const applied = (context: SslContext.SslContext, input: string) =>
     Effect.either
   )
 
-layer(TestOpenSsl, { excludeTestServices: true })("host names", (it) => {
+layer(LiveOpenSsl, { excludeTestServices: true })("host names", (it) => {
   describe("a NUL cannot shorten the name a certificate is checked against", () => {
     const localhostOnly = Effect.gen(function*() {
       const pki = yield* TestPki.make({ server: { hostNames: ["localhost"] } })

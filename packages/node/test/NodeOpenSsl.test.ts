@@ -11,16 +11,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { execFile } from "node:child_process"
-import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { sourceCondition } from "../../../vitest.shared.js"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
-import { clientOptions, connectedPair, handshakePair, serverOptions } from "./util.js"
-
-/** The system's OpenSSL 3 (Debian's libssl3), a second copy beside Node's own. */
-const systemLibssl = ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/aarch64-linux-gnu/libssl.so.3"].find(
-  existsSync
-) ?? "libssl.so.3"
+import { clientOptions, connectedPair, handshakePair, serverOptions, systemLibssl } from "./util.js"
 
 /** A full handshake through the service in scope; returns the flights it took. */
 const realHandshake = Effect.gen(function*() {
@@ -123,7 +117,7 @@ describe("building the binding again and again", () => {
         // koffi has 8192 callback slots; a build used to take 6 for good (1,365 builds at most).
         for (let i = 0; i < 2000; i++) {
           yield* Effect.scoped(Layer.build(NodeOpenSsl.layer))
-          yield* Effect.scoped(Layer.build(NodeOpenSsl.layerWith({ observeFrees: true })))
+          yield* Effect.scoped(Layer.build(NodeOpenSsl.layerLibrary({ libssl: systemLibssl, observeFrees: true })))
         }
         const flights = yield* Effect.scoped(realHandshake).pipe(Effect.provide(NodeOpenSsl.layer))
         assert.isAtLeast(flights, 2)
@@ -169,26 +163,59 @@ describe("handles of another binding", () => {
     }))
 })
 
+/** Run a program of ./programs in a node process of its own: its exit code (or signal) and output. */
+const runProgram = (name: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []) =>
+  Effect.async<{ code: number | string | null; stdout: string; stderr: string }>((resume) => {
+    const child = execFile(
+      process.execPath,
+      [
+        ...nodeFlags,
+        `--conditions=${sourceCondition}`,
+        "--import",
+        "tsx",
+        fileURLToPath(new URL(`./programs/${name}`, import.meta.url)),
+        ...args
+      ],
+      { timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resume(Effect.succeed({ code: error === null ? 0 : (error.code ?? error.signal ?? null), stdout, stderr }))
+    )
+    return Effect.sync(() => child.kill())
+  })
+
+describe("free observation beside Node's own TLS", () => {
+  it.effect(
+    "refused on Node's own OpenSSL with a typed error; on an OpenSSL of its own, Node's TLS objects collected by the GC never reach it",
+    () =>
+      Effect.gen(function*() {
+        // Before, the free callback of Node's own OpenSSL ran for node:tls contexts freed during
+        // garbage collection, where no JavaScript may run: V8 aborted the process.
+        const onNode = yield* runProgram("gcFrees.ts", ["node"], ["--expose-gc"])
+        assert.strictEqual(onNode.code, 0, onNode.stderr)
+        assert.deepStrictEqual(JSON.parse(onNode.stdout), { error: "SharedWithNode" })
+
+        const onLibrary = yield* runProgram("gcFrees.ts", ["library"], ["--expose-gc"])
+        assert.strictEqual(onLibrary.code, 0, onLibrary.stderr)
+        const result = JSON.parse(onLibrary.stdout) as { ok: string; freed: ReadonlyArray<string> }
+        assert.strictEqual(result.ok, "TLSv1.3")
+        // The handshake's own objects, reported; none of Node's.
+        assert.deepStrictEqual(result.freed.filter((kind) => kind !== "SSL_SESSION"), [
+          "SSL",
+          "SSL",
+          "SSL_CTX",
+          "SSL_CTX"
+        ])
+      }),
+    90_000
+  )
+})
+
 describe("worker threads", () => {
   it.effect(
     "workers bind, handshake and are terminated; free observation there is refused with a typed error",
     () =>
       Effect.gen(function*() {
-        const { code, stdout } = yield* Effect.async<{ code: number | null; stdout: string }, Error>((resume) => {
-          const child = execFile(
-            process.execPath,
-            [
-              `--conditions=${sourceCondition}`,
-              "--import",
-              "tsx",
-              fileURLToPath(new URL("./programs/workers.ts", import.meta.url))
-            ],
-            { timeout: 60_000 },
-            (error, stdout) =>
-              resume(Effect.succeed({ code: error === null ? 0 : (error.code as number | null), stdout }))
-          )
-          return Effect.sync(() => child.kill())
-        })
+        const { code, stdout } = yield* runProgram("workers.ts", [])
         // Before, terminating a worker whose binding observed frees made every later SSL_free in
         // the process abort (exit 134).
         assert.strictEqual(code, 0)

@@ -4,7 +4,6 @@
  * gracefully with a request in flight.
  */
 import * as ServerContext from "@effect-openssl/core/ServerContext"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -23,7 +22,7 @@ import * as https from "node:https"
 import * as TestPki from "../../test/src/TestPki.js"
 import * as NodeTlsHttpServer from "../src/NodeTlsHttpServer.js"
 import { curlRequest } from "./peers.js"
-import { TestOpenSsl } from "./util.js"
+import { LiveOpenSsl } from "./util.js"
 
 const router = (slow: Deferred.Deferred<void>) =>
   HttpRouter.empty.pipe(
@@ -83,7 +82,7 @@ const nodeGet = (port: number, ca: string, path: string) =>
     return Effect.sync(() => req.destroy())
   })
 
-layer(Layer.merge(TestOpenSsl, NodeContext.layer), { excludeTestServices: true })("NodeTlsHttpServer", (it) => {
+layer(LiveOpenSsl, { excludeTestServices: true })("NodeTlsHttpServer", (it) => {
   it.scoped("an HttpRouter app answers curl over HTTP/1.1 and HTTP/2 (ALPN h2)", () =>
     Effect.gen(function*() {
       const { cafile, port } = yield* serve()

@@ -7,7 +7,6 @@
 import * as ServerContext from "@effect-openssl/core/ServerContext"
 import * as TlsMetrics from "@effect-openssl/core/TlsMetrics"
 import * as TlsSocket from "@effect-openssl/core/TlsSocket"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import type * as Socket from "@effect/platform/Socket"
 import { assert, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -23,7 +22,7 @@ import * as net from "node:net"
 import * as TestPki from "../../test/src/TestPki.js"
 import * as NodeTlsSocketServer from "../src/NodeTlsSocketServer.js"
 import { nodeTlsConnect, socketEnd } from "./peers.js"
-import { TestOpenSsl } from "./util.js"
+import { LiveOpenSsl } from "./util.js"
 
 /** Echo every chunk back. */
 const echo = (socket: Socket.Socket) =>
@@ -78,7 +77,7 @@ const counter = (metric: typeof TlsMetrics.handshakes, tags: Record<string, stri
     (state) => state.count
   )
 
-layer(Layer.merge(TestOpenSsl, NodeContext.layer), { excludeTestServices: true })("NodeTlsSocketServer", (it) => {
+layer(LiveOpenSsl, { excludeTestServices: true })("NodeTlsSocketServer", (it) => {
   it.scoped("each connection is a plaintext Socket after the handshake, with its TLS details", () =>
     Effect.gen(function*() {
       const details = yield* Deferred.make<
@@ -124,6 +123,24 @@ layer(Layer.merge(TestOpenSsl, NodeContext.layer), { excludeTestServices: true }
       assert.isBelow(Date.now() - started, 3000)
       const failures = yield* counter(TlsMetrics.handshakes, { outcome: "failure", reason: "Timeout" })
       assert.isAtLeast(failures, 2)
+    }))
+
+  it.scoped("onHandshakeError is told of each failed handshake with its typed error: garbage, a timeout", () =>
+    Effect.gen(function*() {
+      const told: Array<string> = []
+      const { pki, port } = yield* serve(echo, {
+        handshakeTimeout: "300 millis",
+        onHandshakeError: (error) =>
+          Effect.sync(() => told.push(`${error._tag} ${"reason" in error ? error.reason : ""}`))
+      })
+      const garbage = yield* rawConnect(port, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"))
+      const silent = yield* rawConnect(port, new Uint8Array(0))
+      yield* socketEnd(garbage)
+      yield* socketEnd(silent)
+      const served = yield* client(port, pki.trust)
+      served.socket.write("fine\n")
+      yield* served.waitFor(/fine/)
+      assert.sameMembers(told, ["TlsError Protocol", "TlsError Timeout"])
     }))
 
   it.scoped("a limit that is not a finite duration above zero or a whole number of at least 1 fails the layer, naming it, before the port is bound", () =>

@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import type * as net from "node:net"
 import * as tls from "node:tls"
 import * as NodeTransport from "../src/NodeTransport.js"
-import { clientOptions, fixture, TestOpenSsl } from "./util.js"
+import { clientOptions, fixture, LiveOpenSsl } from "./util.js"
 
 /** A node:tls echo server on loopback, closed with the scope. */
 const nodeTlsEcho = Effect.acquireRelease(
@@ -24,7 +24,7 @@ const nodeTlsEcho = Effect.acquireRelease(
 )
 
 // Real sockets need the live clock.
-layer(TestOpenSsl, { excludeTestServices: true })("NodeTransport", (it) => {
+layer(LiveOpenSsl, { excludeTestServices: true })("NodeTransport", (it) => {
   it.scoped("a client over TCP talks to a node:tls server", () =>
     Effect.gen(function*() {
       const server = yield* nodeTlsEcho

@@ -9,7 +9,7 @@ import * as SslContext from "@effect-openssl/core/SslContext"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as TestPki from "../../test/src/TestPki.js"
-import { connectedPair, TestOpenSsl } from "./util.js"
+import { connectedPair, LiveOpenSsl } from "./util.js"
 
 /** Ways to damage one PEM certificate block. */
 const damages: ReadonlyArray<readonly [string, (pem: string) => string]> = [
@@ -33,7 +33,7 @@ const refusedAt = (options: SslContext.Options) =>
     return error._tag === "InvalidOptionError" ? `${error.option}: ${error.reason}` : ""
   })
 
-layer(TestOpenSsl)("PEM certificate lists", (it) => {
+layer(LiveOpenSsl)("PEM certificate lists", (it) => {
   describe("a damaged block in the middle is refused, named by its index", () => {
     for (const [name, damage] of damages) {
       it.effect(`certificate.chain: ${name}`, () =>

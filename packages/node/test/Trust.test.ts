@@ -10,7 +10,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as TestPki from "../../test/src/TestPki.js"
-import { connectedPair, TestOpenSsl } from "./util.js"
+import { connectedPair, LiveOpenSsl } from "./util.js"
 
 /** Point the system store (`SSL_CERT_FILE`) at `pem` for the rest of the scope. */
 const systemStoreHolds = (pem: string) =>
@@ -59,7 +59,7 @@ const invalidOption = (options: SslContext.Options) =>
     return error._tag === "InvalidOptionError" ? error.option : ""
   })
 
-layer(TestOpenSsl)("trust", (it) => {
+layer(LiveOpenSsl)("trust", (it) => {
   describe("clients", () => {
     it.scoped("without a trust option: the system store (as node:tls)", () =>
       Effect.gen(function*() {

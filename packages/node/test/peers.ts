@@ -5,11 +5,9 @@
  */
 import type * as SslContext from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -17,7 +15,6 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import * as TestPki from "../../test/src/TestPki.js"
-import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 
 /**
@@ -28,7 +25,7 @@ import * as NodeTransport from "../src/NodeTransport.js"
  * AllowJavascriptExecution::IsAllowed" under `SecureContext::~SecureContext`). Leak checks in
  * these suites use `Diagnostics.counts`; the suites with free events have no node:tls peers.
  */
-export const LiveOpenSsl = Layer.merge(NodeOpenSsl.layer, NodeContext.layer)
+export { LiveOpenSsl } from "./util.js"
 
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s)

@@ -13,8 +13,20 @@ import type * as Scope from "effect/Scope"
 import { readFileSync } from "node:fs"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 
-/** The binding as tests use it: frees observed for real; the file system for PEM files. */
-export const TestOpenSsl = Layer.merge(NodeOpenSsl.layerWith({ observeFrees: true }), NodeContext.layer)
+/**
+ * The system's OpenSSL 3 (Debian's libssl3, which scripts/system-deps.sh installs): a copy of its
+ * own beside Node's, the only kind that can observe frees.
+ */
+export const systemLibssl = "libssl.so.3"
+
+/** The binding as tests that check frees use it: the system's OpenSSL, frees observed for real; the file system for PEM files. */
+export const TestOpenSsl = Layer.merge(
+  NodeOpenSsl.layerLibrary({ libssl: systemLibssl, observeFrees: true }),
+  NodeContext.layer
+)
+
+/** Node's own OpenSSL, what users get by default (no free observation there); the file system for PEM files. */
+export const LiveOpenSsl = Layer.merge(NodeOpenSsl.layer, NodeContext.layer)
 
 export const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")
 

@@ -73,7 +73,9 @@ export const start: Effect.Effect<Audit, SslError, OpenSsl | Scope.Scope> = Effe
   const openssl = yield* OpenSsl
   const frees = openssl.frees
   if (frees === undefined) {
-    return yield* Effect.dieMessage("audit: free observation is off (NodeOpenSsl.layerWith({ observeFrees: true }))")
+    return yield* Effect.dieMessage(
+      "audit: free observation is off (NodeOpenSsl.layerLibrary({ libssl: \"libssl.so.3\", observeFrees: true }))"
+    )
   }
   const violations: Array<Violation> = []
   const events: Array<FreeEvent> = []

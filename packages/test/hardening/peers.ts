@@ -11,8 +11,12 @@ import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TestPki from "../src/TestPki.js"
 
-/** The binding with native frees observed (what every hardening run audits against). */
-export const ObservedOpenSsl: Layer.Layer<OpenSsl, NodeOpenSsl.OpenSslLoadError> = NodeOpenSsl.layerWith({
+/**
+ * The binding with native frees observed (what every hardening run audits against): the system's
+ * OpenSSL 3, a copy of its own beside Node's, the only kind that can observe frees.
+ */
+export const ObservedOpenSsl: Layer.Layer<OpenSsl, NodeOpenSsl.OpenSslLoadError> = NodeOpenSsl.layerLibrary({
+  libssl: "libssl.so.3",
   observeFrees: true
 })
 

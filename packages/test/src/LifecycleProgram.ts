@@ -146,9 +146,10 @@ const skipped: Outcome = { _tag: "Skipped" }
 
 /**
  * Run a program against the current `OpenSsl` service and return its trace. Every scope the
- * program opens is closed before it returns. Needs free observation
- * (`NodeOpenSsl.layerWith({ observeFrees: true })`, or the model): without it the frees could
- * not be part of the trace, and the run fails with `UnsupportedError`.
+ * program opens is closed before it returns. Needs free observation (an OpenSSL of the
+ * binding's own, `NodeOpenSsl.layerLibrary({ libssl: "libssl.so.3", observeFrees: true })`, or
+ * the model): without it the frees could not be part of the trace, and the run fails with
+ * `UnsupportedError`.
  *
  * @since 0.1.0
  * @category running
@@ -160,7 +161,8 @@ export const run = (program: Program): Effect.Effect<Trace, UnsupportedError, Op
       return Effect.fail(
         new UnsupportedError({
           operation: "observeFrees",
-          reason: "a lifecycle trace needs free observation (NodeOpenSsl.layerWith({ observeFrees: true }))"
+          reason:
+            "a lifecycle trace needs free observation (NodeOpenSsl.layerLibrary({ libssl: \"libssl.so.3\", observeFrees: true }))"
         })
       )
     }

@@ -18,34 +18,37 @@ const settingsOf = (options: SslContext.Options) =>
     return { context, ssl }
   }))
 
-layer(NodeOpenSsl.layerWith({ observeFrees: true }))("Arbitraries against real OpenSSL", (it) => {
-  it.effect.prop(
-    "contextOptions: OpenSSL and the model accept them and read back the same settings",
-    [Arbitraries.contextOptions],
-    ([options]) =>
-      Effect.gen(function*() {
-        const real = yield* settingsOf(options)
-        const model = yield* settingsOf(options).pipe(Effect.provide(OpenSslModel.layer))
-        assert.deepStrictEqual(model, real)
-      }),
-    { fastCheck: { numRuns: 150 } }
-  )
+layer(NodeOpenSsl.layerLibrary({ libssl: "libssl.so.3", observeFrees: true }))(
+  "Arbitraries against real OpenSSL",
+  (it) => {
+    it.effect.prop(
+      "contextOptions: OpenSSL and the model accept them and read back the same settings",
+      [Arbitraries.contextOptions],
+      ([options]) =>
+        Effect.gen(function*() {
+          const real = yield* settingsOf(options)
+          const model = yield* settingsOf(options).pipe(Effect.provide(OpenSslModel.layer))
+          assert.deepStrictEqual(model, real)
+        }),
+      { fastCheck: { numRuns: 150 } }
+    )
 
-  it.effect.prop(
-    "invalidContextOptions: rejected naming the option, before anything is allocated",
-    [Arbitraries.invalidContextOptions],
-    ([{ option, options }]) =>
-      Effect.gen(function*() {
-        const error = yield* Effect.flip(Effect.scoped(SslContext.make(options)))
-        assert.deepStrictEqual([error._tag, error._tag === "InvalidOptionError" && error.option], [
-          "InvalidOptionError",
-          option
-        ])
-        assert.deepStrictEqual(yield* Diagnostics.counts, { SSL_CTX: 0, SSL: 0, SSL_SESSION: 0 })
-      }),
-    { fastCheck: { numRuns: 200 } }
-  )
-})
+    it.effect.prop(
+      "invalidContextOptions: rejected naming the option, before anything is allocated",
+      [Arbitraries.invalidContextOptions],
+      ([{ option, options }]) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(Effect.scoped(SslContext.make(options)))
+          assert.deepStrictEqual([error._tag, error._tag === "InvalidOptionError" && error.option], [
+            "InvalidOptionError",
+            option
+          ])
+          assert.deepStrictEqual(yield* Diagnostics.counts, { SSL_CTX: 0, SSL: 0, SSL_SESSION: 0 })
+        }),
+      { fastCheck: { numRuns: 200 } }
+    )
+  }
+)
 
 describe("Arbitraries on the model", () => {
   it.effect.prop(

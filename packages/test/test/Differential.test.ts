@@ -52,7 +52,7 @@ const firstDifference = (
 const onModel = (program: LifecycleProgram.Program) =>
   LifecycleProgram.run(program).pipe(Effect.provide(OpenSslModel.layer))
 
-layer(NodeOpenSsl.layerWith({ observeFrees: true }))("model vs real OpenSSL", (it) => {
+layer(NodeOpenSsl.layerLibrary({ libssl: "libssl.so.3", observeFrees: true }))("model vs real OpenSSL", (it) => {
   it.effect.prop(
     "every lifecycle program leaves the same trace on the model and on the real library",
     [Arbitraries.lifecycleProgram()],

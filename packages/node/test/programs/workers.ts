@@ -24,6 +24,6 @@ const inWorker = (observeFrees: boolean) =>
 const plain = await inWorker(false)
 const observing = await inWorker(true)
 // The main thread's own binding, and Node's own TLS, free objects after the workers ended.
-const { handshake } = await import("./worker.js")
-const main = await Effect.runPromise(handshake(true))
+const { bindingOf, handshake } = await import("./worker.js")
+const main = await Effect.runPromise(handshake(bindingOf(true)))
 console.log(JSON.stringify({ plain, observing, main }))

@@ -6,7 +6,8 @@ import { type Native, table } from "./table.js"
 
 /**
  * Why binding failed: no library, a required symbol missing, a version older than 1.1.1, no
- * free callback slot left in koffi's fixed pool, or an option this thread cannot have.
+ * free callback slot left in koffi's fixed pool, an option this thread cannot have, or free
+ * observation asked of the OpenSSL Node itself uses.
  */
 export type LoadFailureReason =
   | "LibraryNotFound"
@@ -14,6 +15,7 @@ export type LoadFailureReason =
   | "UnsupportedVersion"
   | "CallbackSlotsExhausted"
   | "UnsupportedInWorker"
+  | "SharedWithNode"
 
 /** Why loading failed, before it becomes an `OpenSslLoadError`. */
 export class LoadFailure {
@@ -79,4 +81,21 @@ export const load = (source: Source): Loaded => {
   const loaded: Loaded = { native: native as unknown as Native }
   cache.set(key, loaded)
   return loaded
+}
+
+/**
+ * Whether `loaded` is the OpenSSL Node itself uses: the process's own symbols, or an external
+ * library that resolved to the same copy (a Node linked against the system's libssl). Compared
+ * by the address of a static object of libssl, so a copy under another name is found too.
+ */
+export const isNodeOwn = (source: Source, loaded: Loaded): boolean => {
+  if (source._tag === "Process") return true
+  let own: Loaded
+  try {
+    own = load({ _tag: "Process" })
+  } catch {
+    // A process that exports no OpenSSL shares none with an external library.
+    return false
+  }
+  return own.native.TLS_method() === loaded.native.TLS_method()
 }
