@@ -17,6 +17,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { describeValue as describeUnknown } from "./internal/describeValue.js"
 import { InvalidOptionError } from "./SslError.js"
 
 /**
@@ -33,11 +34,14 @@ export const duration = (
 ): Duration.Duration => {
   const decoded = Duration.decodeUnknown(input === undefined ? fallback : input)
   if (decoded._tag === "None") {
-    throw new InvalidOptionError({ option, reason: `expected a duration, got ${describe(input)}` })
+    throw new InvalidOptionError({ option, reason: `expected a duration, got ${describeValue(input)}` })
   }
   const millis = Duration.toMillis(decoded.value)
   if (!Number.isFinite(millis) || !(millis > 0)) {
-    throw new InvalidOptionError({ option, reason: `expected a finite duration above zero, got ${describe(input)}` })
+    throw new InvalidOptionError({
+      option,
+      reason: `expected a finite duration above zero, got ${describeValue(input)}`
+    })
   }
   return decoded.value
 }
@@ -51,7 +55,10 @@ export const duration = (
 export const count = (option: string, input: number | undefined, fallback: number): number => {
   const value: unknown = input === undefined ? fallback : input
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError({ option, reason: `expected a whole number of at least 1, got ${describe(input)}` })
+    throw new InvalidOptionError({
+      option,
+      reason: `expected a whole number of at least 1, got ${describeValue(input)}`
+    })
   }
   return value
 }
@@ -72,5 +79,11 @@ export const check = <A>(resolve: () => A): Effect.Effect<A, InvalidOptionError>
     }
   })
 
-const describe = (input: unknown): string =>
-  typeof input === "string" ? JSON.stringify(input) : typeof input === "bigint" ? `${input}n` : String(input)
+/**
+ * A value as an option error shows it after "got": strings quoted, other primitives as written,
+ * objects by their kind. Never throws, whatever the value's own `toString` or `toJSON` do.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const describeValue: (value: unknown) => string = describeUnknown

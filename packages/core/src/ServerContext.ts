@@ -49,6 +49,7 @@ import * as Stream from "effect/Stream"
 import type * as Credentials from "./Credentials.js"
 import { build, filesOf, loadMaterial, type Plan } from "./internal/certificateSet.js"
 import { CertificateStore } from "./internal/certificateStore.js"
+import { describeValue } from "./internal/describeValue.js"
 import { acquireSync } from "./internal/lease.js"
 import type { OpenSsl } from "./OpenSsl.js"
 import type * as SslContext from "./SslContext.js"
@@ -247,7 +248,7 @@ const plan = (options: Options): Effect.Effect<Plan, InvalidOptionError> =>
     const missingName = sni.missingName ?? "default"
     for (const [option, value] of [["sni.unknownName", unknownName], ["sni.missingName", missingName]] as const) {
       if (!policies.includes(value)) {
-        return invalid(option, `expected one of ${policies.join(", ")}, got ${JSON.stringify(value)}`)
+        return invalid(option, `expected one of ${policies.join(", ")}, got ${describeValue(value)}`)
       }
     }
     const reload = options.reload ?? {}

@@ -38,6 +38,55 @@ describe("OptionCheck", () => {
   })
 
   it.prop(
+    "describeValue: a string for any value, whatever its toString, toJSON or kind",
+    [FastCheck.anything({
+      withBigInt: true,
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      withTypedArray: true,
+      withSparseArray: true
+    })],
+    ([value]) => typeof OptionCheck.describeValue(value) === "string"
+  )
+
+  it("describeValue: strings quoted, primitives as written, objects by kind", () => {
+    const shown = ["x", 1.5, 10n, null, undefined, true, Symbol("s"), [1], { toString: 0 }, () => 1].map(
+      OptionCheck.describeValue
+    )
+    assert.deepStrictEqual(shown, [
+      "\"x\"",
+      "1.5",
+      "10n",
+      "null",
+      "undefined",
+      "true",
+      "a symbol",
+      "an array",
+      "an object",
+      "a function"
+    ])
+  })
+
+  it.prop(
+    "duration: anything is a duration or refused naming the option, never another error",
+    [FastCheck.anything({ withBigInt: true, withNullPrototype: true, withObjectString: true })],
+    ([value]) => {
+      let outcome: unknown
+      try {
+        outcome = OptionCheck.duration("idleTimeout", value as Duration.DurationInput, 1)
+      } catch (e) {
+        outcome = e
+      }
+      return Duration.isDuration(outcome) ||
+        (outcome instanceof InvalidOptionError && outcome.option === "idleTimeout")
+    }
+  )
+
+  it.prop(
     "count: whole numbers of at least 1 pass as they are; anything else is refused",
     [FastCheck.anything()],
     ([value]) => {

@@ -80,4 +80,35 @@ describe("SslContext option validation (no native call)", () => {
         assert.strictEqual(error._tag, valid ? "OpenSslError" : "InvalidOptionError")
       })
   )
+
+  it.effect.prop(
+    "any value in any option is refused with a typed error naming the option, or passed on; never a defect",
+    [
+      FastCheck.constantFrom(
+        "role",
+        "minProtocol",
+        "maxProtocol",
+        "options",
+        "allowRenegotiation",
+        "verify",
+        "sessionTimeout",
+        "sessionCacheMode",
+        "trust",
+        "certificate",
+        "ciphers",
+        "ciphersuites",
+        "groups",
+        "alpnProtocols",
+        "keylog"
+      ),
+      FastCheck.anything({ withBigInt: true, withNullPrototype: true, withObjectString: true, withBoxedValues: true })
+    ],
+    ([option, value]) =>
+      Effect.gen(function*() {
+        const error = yield* reject({ role: "client", [option]: value })
+        // Options that pass validation reach the binding, whose failure comes back typed.
+        if (error._tag === "InvalidOptionError") assert.match(error.option, new RegExp(`^${option}`))
+        else assert.strictEqual(error._tag, "OpenSslError")
+      })
+  )
 })

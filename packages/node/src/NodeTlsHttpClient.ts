@@ -222,7 +222,7 @@ const hostsOf = (hosts: Options["hosts"]): ReadonlyMap<string, string> => {
     if (host._tag !== "DnsName") throw invalid(option, "expected a host name (an IP address is connected to as it is)")
     const target = HostName.parse(address, option)
     if (target._tag === "Left" || target.right._tag !== "IpAddress") {
-      throw invalid(option, `expected an IP address, got ${JSON.stringify(address)}`)
+      throw invalid(option, `expected an IP address, got ${OptionCheck.describeValue(address)}`)
     }
     map.set(host.name.toLowerCase(), target.right.address)
   }

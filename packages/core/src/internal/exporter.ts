@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "../SslError.js"
+import { describeValue } from "./describeValue.js"
 
 /**
  * The most keying material one export may produce: 255 × 32 bytes, what a TLS 1.3 exporter over
@@ -18,7 +19,7 @@ export const checkExport = (label: unknown, length: unknown, context: unknown): 
   ) {
     throw new InvalidOptionError({
       option: "length",
-      reason: `expected a whole number of bytes from 1 to ${maxKeyingMaterialLength}, got ${String(length)}`
+      reason: `expected a whole number of bytes from 1 to ${maxKeyingMaterialLength}, got ${describeValue(length)}`
     })
   }
   if (context !== undefined && !(context instanceof Uint8Array)) {

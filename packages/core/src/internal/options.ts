@@ -1,10 +1,12 @@
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { ContextConfig, ProtocolVersion, Role, SessionCacheMode, VerifyMode } from "../OpenSsl.js"
+import * as OptionCheck from "../OptionCheck.js"
 import * as OptionFlag from "../OptionFlag.js"
 import type { Options } from "../SslContext.js"
 import { InvalidOptionError } from "../SslError.js"
+import { describeValue } from "./describeValue.js"
 
 const roles: ReadonlyArray<Role> = ["client", "server", "any"]
 const protocolOrder: ReadonlyArray<ProtocolVersion> = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
@@ -32,7 +34,7 @@ const invalid = (option: string, reason: string) => new InvalidOptionError({ opt
 
 const oneOf = <A extends string>(option: string, value: unknown, allowed: ReadonlyArray<A>): A => {
   if (typeof value === "string" && (allowed as ReadonlyArray<string>).includes(value)) return value as A
-  throw invalid(option, `expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`)
+  throw invalid(option, `expected one of ${allowed.join(", ")}, got ${describeValue(value)}`)
 }
 
 const nonEmptyString = (option: string, value: unknown): string => {
@@ -42,7 +44,7 @@ const nonEmptyString = (option: string, value: unknown): string => {
 }
 
 const boolean = (option: string, value: unknown): boolean => {
-  if (typeof value !== "boolean") throw invalid(option, `expected true or false, got ${String(value)}`)
+  if (typeof value !== "boolean") throw invalid(option, `expected true or false, got ${describeValue(value)}`)
   return value
 }
 
@@ -101,7 +103,7 @@ const pemCertificates = (option: string, value: string | ReadonlyArray<string>):
 
 const integer = (option: string, value: unknown, min: number, max: number): number => {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(option, `expected an integer from ${min} to ${max}, got ${String(value)}`)
+    throw invalid(option, `expected an integer from ${min} to ${max}, got ${describeValue(value)}`)
   }
   return value
 }
@@ -126,6 +128,7 @@ const alpnList = (option: string, value: ReadonlyArray<string>): ReadonlyArray<s
 }
 
 const groupList = (option: string, value: string | ReadonlyArray<string>): string => {
+  if (typeof value !== "string" && !Array.isArray(value)) throw invalid(option, "expected a list of group names")
   const names = typeof value === "string" ? value.split(":") : value
   if (names.length === 0) throw invalid(option, "expected at least one group")
   names.forEach((name, i) => {
@@ -137,10 +140,14 @@ const groupList = (option: string, value: string | ReadonlyArray<string>): strin
 
 /** Check the user's options and fill in the secure defaults. Pure: no native call. */
 export const resolve = (options: Options): Effect.Effect<ContextConfig, InvalidOptionError> =>
-  Effect.try({
-    try: () => resolveUnsafe(options),
-    catch: (e) => e instanceof InvalidOptionError ? e : invalid("options", String(e))
-  })
+  OptionCheck.check(() => resolveUnsafe(options))
+
+/** An optional option that, when given, must be an object (its fields are checked one by one). */
+const objectOrAbsent = (option: string, value: unknown): void => {
+  if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value))) {
+    throw invalid(option, `expected an object, got ${describeValue(value)}`)
+  }
+}
 
 const resolveUnsafe = (options: Options): ContextConfig => {
   if (typeof options !== "object" || options === null) throw invalid("options", "expected an object")
@@ -168,6 +175,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
     ...(role === "client" ? [] : ["CIPHER_SERVER_PREFERENCE" as const])
   ]
 
+  objectOrAbsent("verify", options.verify)
   const verifyMode = options.verify?.mode === undefined
     ? (role === "server" ? "none" : "peer")
     : oneOf("verify.mode", options.verify.mode, verifyModes)
@@ -178,6 +186,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
   const { trustedCertificates, trustSystemDefaults } = trustOf(options, role, verifyMode)
 
   let certificate: ContextConfig["certificate"] = undefined
+  objectOrAbsent("certificate", options.certificate)
   if (options.certificate !== undefined) {
     const { key, passphrase } = options.certificate
     const chain = pemCertificates("certificate.chain", options.certificate.chain)
@@ -210,7 +219,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
     ciphersuites: options.ciphersuites === undefined ? undefined : nonEmptyString("ciphersuites", options.ciphersuites),
     groups: options.groups === undefined ? undefined : groupList("groups", options.groups),
     alpnProtocols: options.alpnProtocols === undefined ? undefined : alpnList("alpnProtocols", options.alpnProtocols),
-    keylog: options.keylog === true
+    keylog: options.keylog === undefined ? false : boolean("keylog", options.keylog)
   }
 }
 
@@ -222,7 +231,7 @@ const resolveUnsafe = (options: Options): ContextConfig => {
  */
 const trustOf = (options: Options, role: Role, verifyMode: VerifyMode) => {
   const trust = options.trust
-  if (trust !== undefined && (typeof trust !== "object" || trust === null)) throw invalid("trust", "expected an object")
+  objectOrAbsent("trust", trust)
   const trustedCertificates = trust?.certificates === undefined
     ? []
     : pemCertificates("trust.certificates", trust.certificates)
