@@ -14,7 +14,7 @@ export const sourceConditions: ViteUserConfig = {
 
 /**
  * Long tests of this library's own code rather than of OpenSSL (the bench harness, race
- * properties, the soak): `scripts/test.sh` runs them on the machine's Node line only, and sets
+ * properties, the soak, the command and the demo): `scripts/test.sh` runs them on the machine's Node line only, and sets
  * `EFFECT_OPENSSL_OTHER_NODE_LINE` for the other lines, which leave them out.
  */
 export const excludedOnOtherLines = (patterns: ReadonlyArray<string>): Array<string> =>

@@ -2,8 +2,10 @@ import * as SslContext from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as net from "node:net"
+import { PassThrough } from "node:stream"
 import * as tls from "node:tls"
 import * as NodeTransport from "../src/NodeTransport.js"
 import { clientOptions, fixture, LiveOpenSsl } from "./util.js"
@@ -46,5 +48,29 @@ layer(LiveOpenSsl, { excludeTestServices: true })("NodeTransport", (it) => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(NodeTransport.connectTcp({ host: "127.0.0.1", port: 1 }))
       assert.strictEqual(error._tag, "TransportError")
+    }))
+
+  it.scoped("concurrent receives each take a chunk of their own: none lost, none replaced, all see the end", () =>
+    Effect.gen(function*() {
+      const stream = new PassThrough()
+      const transport = yield* NodeTransport.fromDuplex(stream)
+      const receivers = yield* Effect.forkAll(Array.from({ length: 3 }, () => transport.receive))
+      // All three wait before anything arrives; each chunk is a data event of its own.
+      yield* Effect.sleep("20 millis")
+      for (const letter of ["a", "b", "c"]) {
+        stream.write(letter)
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      }
+      const got = yield* Fiber.join(receivers)
+      assert.deepStrictEqual(got.map((chunk) => new TextDecoder().decode(Option.getOrThrow(chunk))).sort(), [
+        "a",
+        "b",
+        "c"
+      ])
+      // Two more waiting when the stream ends: both hear the end.
+      const late = yield* Effect.forkAll([transport.receive, transport.receive])
+      yield* Effect.sleep("20 millis")
+      stream.end()
+      assert.deepStrictEqual(yield* Fiber.join(late), [Option.none(), Option.none()])
     }))
 })
