@@ -1,10 +1,10 @@
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
-import * as NodeOpenSsl from "@effect-openssl/node/NodeOpenSsl"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import { ObservedOpenSsl } from "../hardening/peers.js"
 import * as Arbitraries from "../src/Arbitraries.js"
 import * as LifecycleProgram from "../src/LifecycleProgram.js"
 import * as OpenSslModel from "../src/OpenSslModel.js"
@@ -18,7 +18,7 @@ const settingsOf = (options: SslContext.Options) =>
     return { context, ssl }
   }))
 
-layer(NodeOpenSsl.layerLibrary({ libssl: "libssl.so.3", observeFrees: true }))(
+layer(ObservedOpenSsl)(
   "Arbitraries against real OpenSSL",
   (it) => {
     it.effect.prop(

@@ -8,12 +8,12 @@ import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import * as SslSession from "@effect-openssl/core/SslSession"
 import * as TlsEngine from "@effect-openssl/core/TlsEngine"
-import * as NodeOpenSsl from "@effect-openssl/node/NodeOpenSsl"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { sourceCondition } from "../../../vitest.shared.js"
+import { ObservedOpenSsl } from "../hardening/peers.js"
 import * as Arbitraries from "../src/Arbitraries.js"
 import * as LifecycleProgram from "../src/LifecycleProgram.js"
 import * as OpenSslModel from "../src/OpenSslModel.js"
@@ -52,7 +52,7 @@ const firstDifference = (
 const onModel = (program: LifecycleProgram.Program) =>
   LifecycleProgram.run(program).pipe(Effect.provide(OpenSslModel.layer))
 
-layer(NodeOpenSsl.layerLibrary({ libssl: "libssl.so.3", observeFrees: true }))("model vs real OpenSSL", (it) => {
+layer(ObservedOpenSsl)("model vs real OpenSSL", (it) => {
   it.effect.prop(
     "every lifecycle program leaves the same trace on the model and on the real library",
     [Arbitraries.lifecycleProgram()],

@@ -1,7 +1,6 @@
 import * as Diagnostics from "@effect-openssl/core/Diagnostics"
 import * as Ssl from "@effect-openssl/core/Ssl"
 import * as SslContext from "@effect-openssl/core/SslContext"
-import * as NodeOpenSsl from "@effect-openssl/node/NodeOpenSsl"
 import { assert, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -9,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import { ObservedOpenSsl } from "../hardening/peers.js"
 import * as LeakCheck from "../src/LeakCheck.js"
 
 /**
@@ -29,7 +29,7 @@ const leakOf = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A
     (error) => error._tag === "LeakError" ? Effect.succeed(error as LeakCheck.LeakError) : Effect.die(error)
   )
 
-layer(NodeOpenSsl.layerLibrary({ libssl: "libssl.so.3", observeFrees: true }))(
+layer(ObservedOpenSsl)(
   "LeakCheck against real OpenSSL",
   (it) => {
     it.effect("a test that releases everything passes, with its value", () =>
