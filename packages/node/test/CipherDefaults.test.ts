@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as TestPki from "../../test/src/TestPki.js"
-import { acceptOn, connectTo, listen, LiveOpenSsl, readLine, sClient, sServer } from "./peers.js"
+import { acceptOn, connectTo, listen, LiveOpenSsl, readLine, sClient, serverIdentity, sServer } from "./peers.js"
 
 /** Run `effect` in a scope of its own, closed before going on. */
 const inOwnScope = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -102,12 +102,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("TLS 1.2 cipher defaults", (it
       })
       const server = yield* sServer([
         "-tls1_2",
-        "-cert",
-        files.paths.server,
-        "-cert_chain",
-        files.paths.intermediate,
-        "-key",
-        files.paths.serverKey
+        ...serverIdentity(files.paths)
       ])
       const context = yield* SslContext.make({ role: "client", trust: { certificates: pki.trust } })
       const conn = yield* connectTo(server.port, context)

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url"
 import { sourceCondition } from "../../../vitest.shared.js"
 import * as TestPki from "../../test/src/TestPki.js"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
-import { bounded, type Child, interopPki, openssl, spawned, sServer } from "./peers.js"
+import { bounded, type Child, interopPki, openssl, serverIdentity, spawned, sServer } from "./peers.js"
 
 /** The binding, and the platform's FileSystem and Path that TestPki writes its files with. */
 const CliLayer = Layer.merge(NodeOpenSsl.layer, NodeContext.layer)
@@ -357,12 +357,7 @@ describe("effect-openssl", () => {
         Effect.gen(function*() {
           const { paths } = yield* interopPki
           const server = yield* sServer([
-            "-cert",
-            paths.server,
-            "-cert_chain",
-            paths.intermediate,
-            "-key",
-            paths.serverKey,
+            ...serverIdentity(paths),
             "-rev",
             "-naccept",
             "1",
@@ -389,12 +384,7 @@ describe("effect-openssl", () => {
         Effect.gen(function*() {
           const { paths } = yield* interopPki
           const server = yield* sServer([
-            "-cert",
-            paths.server,
-            "-cert_chain",
-            paths.intermediate,
-            "-key",
-            paths.serverKey,
+            ...serverIdentity(paths),
             "-rev"
           ])
           const stranger = yield* TestPki.make()
@@ -422,12 +412,7 @@ describe("effect-openssl", () => {
       Effect.gen(function*() {
         const { paths } = yield* interopPki
         const server = yield* sServer([
-          "-cert",
-          paths.server,
-          "-cert_chain",
-          paths.intermediate,
-          "-key",
-          paths.serverKey,
+          ...serverIdentity(paths),
           "-rev",
           "-naccept",
           "2"

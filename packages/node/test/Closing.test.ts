@@ -10,7 +10,7 @@ import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as net from "node:net"
 import * as NodeTransport from "../src/NodeTransport.js"
-import { bytes, connectTo, interopPki, sServer } from "./peers.js"
+import { bytes, connectTo, interopPki, serverIdentity, sServer } from "./peers.js"
 import { alertsHeard, LiveOpenSsl, serverOptions, TlsAlert } from "./util.js"
 
 /** A TLS record of `type` (0x16 handshake) whose body is `body`. */
@@ -58,12 +58,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("closing", (it) => {
         "1",
         "-CAfile",
         pki.paths.ca,
-        "-cert",
-        pki.paths.server,
-        "-key",
-        pki.paths.serverKey,
-        "-cert_chain",
-        pki.paths.intermediate
+        ...serverIdentity(pki.paths)
       ])
       const context = yield* SslContext.make({ role: "client", trust: { certificates: pki.trust } })
       // TLS 1.3: the client's handshake is done before the server checked its (empty) certificate.

@@ -27,6 +27,7 @@ import {
   readBytes,
   readLine,
   sClient,
+  serverIdentity,
   sServer,
   text
 } from "./peers.js"
@@ -34,15 +35,6 @@ import { alertCode, alertsHeard, TlsAlert } from "./util.js"
 
 const versions = ["TLSv1.2", "TLSv1.3"] as const
 
-/** s_server's certificate, chain and key: the interop server leaf under the intermediate. */
-const serverIdentity = (pki: Effect.Effect.Success<typeof interopPki>) => [
-  "-cert",
-  pki.paths.server,
-  "-cert_chain",
-  pki.paths.intermediate,
-  "-key",
-  pki.paths.serverKey
-]
 type Version = typeof versions[number]
 const opensslFlag = (version: Version) => version === "TLSv1.2" ? "-tls1_2" : "-tls1_3"
 const reverse = (s: string) => [...s].reverse().join("")
@@ -309,7 +301,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("Interop", (it) => {
           const server = yield* sServer([
             opensslFlag(version),
             "-rev",
-            ...serverIdentity(pki),
+            ...serverIdentity(pki.paths),
             "-servername",
             otherHost,
             "-cert2",
@@ -345,7 +337,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("Interop", (it) => {
           const server = yield* sServer([
             opensslFlag(version),
             "-rev",
-            ...serverIdentity(pki),
+            ...serverIdentity(pki.paths),
             "-Verify",
             "2",
             "-CAfile",
@@ -384,12 +376,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("Interop", (it) => {
           const server = yield* sServer([
             opensslFlag(version),
             "-rev",
-            "-cert",
-            pki.paths.server,
-            "-cert_chain",
-            pki.paths.intermediate,
-            "-key",
-            pki.paths.serverKey
+            ...serverIdentity(pki.paths)
           ])
           const options: SslContext.Options = { role: "client", trust: { certificates: pki.trust } }
           const context = yield* SslContext.make(options)

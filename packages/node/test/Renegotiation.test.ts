@@ -19,6 +19,7 @@ import {
   LiveOpenSsl,
   readLine,
   sClient,
+  serverIdentity,
   sServer
 } from "./peers.js"
 import { alertsHeard, TlsAlert } from "./util.js"
@@ -46,12 +47,7 @@ layer(LiveOpenSsl, { excludeTestServices: true })("Renegotiation (TLS 1.2)", (it
         const server = yield* sServer([
           "-tls1_2",
           "-state",
-          "-cert",
-          pki.paths.server,
-          "-cert_chain",
-          pki.paths.intermediate,
-          "-key",
-          pki.paths.serverKey
+          ...serverIdentity(pki.paths)
         ])
         const context = yield* SslContext.make({ role: "client", trust: { certificates: pki.trust }, ...options })
         const conn = yield* connectTo(server.port, context)

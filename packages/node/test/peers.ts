@@ -507,5 +507,12 @@ export const interopPki = Effect.gen(function*() {
   return { ...pki, other, paths: files.paths }
 })
 
+/** s_server's certificate, chain and key: the server leaf under the intermediate, as `interopPki` writes them. */
+export const serverIdentity = (paths: {
+  readonly server: string
+  readonly intermediate: string
+  readonly serverKey: string
+}): Array<string> => ["-cert", paths.server, "-cert_chain", paths.intermediate, "-key", paths.serverKey]
+
 /** The second host name the SNI tests serve. */
 export const otherHost = "other.test"
