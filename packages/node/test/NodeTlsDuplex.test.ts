@@ -7,7 +7,6 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 
-import { createHash } from "node:crypto"
 import * as http from "node:http"
 import * as https from "node:https"
 import * as net from "node:net"
@@ -18,10 +17,9 @@ import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import * as NodeTlsDuplex from "../src/NodeTlsDuplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import { curlRequest } from "./peers.js"
-import { clientOptions, fixture, serverOptions } from "./util.js"
+import { answerDigest, clientOptions, fixture, serverOptions, sha256 } from "./util.js"
 
 const caFile = fileURLToPath(new URL("./fixtures/ca.pem", import.meta.url))
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 const bytes = (s: string) => new TextEncoder().encode(s)
 
@@ -49,15 +47,7 @@ const app: http.RequestListener = (req, res) => {
   } else if (url.pathname === "/echo") {
     req.pipe(res)
   } else if (url.pathname === "/digest") {
-    setTimeout(() => {
-      const hash = createHash("sha256")
-      let length = 0
-      req.on("data", (chunk: Buffer) => {
-        hash.update(chunk)
-        length += chunk.length
-      })
-      req.on("end", () => res.end(`${length} ${hash.digest("hex")}`))
-    }, 200)
+    setTimeout(() => answerDigest(req, res), 200)
   } else {
     res.end("hello over effect-openssl\n")
   }

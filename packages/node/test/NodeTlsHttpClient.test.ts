@@ -17,7 +17,6 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { createHash } from "node:crypto"
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as https from "node:https"
@@ -30,7 +29,7 @@ import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import * as NodeTlsDuplex from "../src/NodeTlsDuplex.js"
 import * as NodeTlsHttpClient from "../src/NodeTlsHttpClient.js"
 import * as NodeTransport from "../src/NodeTransport.js"
-import { fixture } from "./util.js"
+import { answerDigest, fixture, sha256 } from "./util.js"
 
 /** What a test server saw: one entry per TLS connection, in order, and how many closed. */
 interface Seen {
@@ -38,7 +37,6 @@ interface Seen {
   closed: number
 }
 
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 /** `n` bytes that differ from chunk to chunk, so reordering or loss shows. */
 const payload = (n: number) => new Uint8Array(n).map((_, i) => (i * 7 + (i >> 12)) % 256)
 
@@ -53,13 +51,7 @@ const app: http.RequestListener = (req, res) => {
   if (req.url === "/echo") {
     req.pipe(res)
   } else if (req.url === "/digest") {
-    const hash = createHash("sha256")
-    let length = 0
-    req.on("data", (chunk: Buffer) => {
-      hash.update(chunk)
-      length += chunk.length
-    })
-    req.on("end", () => res.end(`${length} ${hash.digest("hex")}`))
+    answerDigest(req, res)
   } else if (req.url === "/slow") {
     setTimeout(() => res.end("slow hello\n"), 100)
   } else if (req.url === "/hang") {

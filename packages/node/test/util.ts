@@ -10,7 +10,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
+import type * as http from "node:http"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 
 /**
@@ -27,6 +29,20 @@ export const TestOpenSsl = Layer.merge(
 
 /** Node's own OpenSSL, what users get by default (no free observation there); the file system for PEM files. */
 export const LiveOpenSsl = Layer.merge(NodeOpenSsl.layer, NodeContext.layer)
+
+/** SHA-256 of `bytes`, in hex. */
+export const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
+
+/** Answer a request with its body's length and SHA-256 (hex): "<length> <digest>". */
+export const answerDigest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  const hash = createHash("sha256")
+  let length = 0
+  req.on("data", (chunk: Buffer) => {
+    hash.update(chunk)
+    length += chunk.length
+  })
+  req.on("end", () => res.end(`${length} ${hash.digest("hex")}`))
+}
 
 export const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")
 
