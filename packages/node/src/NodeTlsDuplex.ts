@@ -31,6 +31,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import { Duplex } from "node:stream"
+import { acquireSyncRelease } from "./internal/scoped.js"
 import * as NodeTransport from "./NodeTransport.js"
 
 /**
@@ -62,13 +63,9 @@ export const make = (
   connection: TlsConnection.TlsConnection,
   options: Options = {}
 ): Effect.Effect<Duplex, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => new TlsDuplex(connection, options)),
-    (duplex) =>
-      Effect.zipRight(
-        Effect.sync(() => duplex.destroy()),
-        awaitClose(duplex)
-      )
+  acquireSyncRelease(
+    () => new TlsDuplex(connection, options),
+    (duplex) => Effect.zipRight(Effect.sync(() => duplex.destroy()), awaitClose(duplex))
   )
 
 /**

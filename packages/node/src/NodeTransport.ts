@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
+import { acquireSyncRelease } from "./internal/scoped.js"
 
 /**
  * Options of a stream transport.
@@ -45,11 +46,11 @@ export interface Options {
  * @category constructors
  */
 export const fromDuplex = (stream: Duplex, options: Options = {}): Effect.Effect<Transport, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
+  acquireSyncRelease(
+    () => {
       if (stream instanceof net.Socket) stream.setNoDelay(true)
       return make(stream)
-    }),
+    },
     () => Effect.sync(() => closeGracefully(stream, Duration.decode(options.linger ?? "2 seconds")))
   )
 

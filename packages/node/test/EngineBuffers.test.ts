@@ -3,6 +3,7 @@ import * as SslContext from "@effect-openssl/core/SslContext"
 import * as TlsEngine from "@effect-openssl/core/TlsEngine"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import { clientOptions, LiveOpenSsl, serverOptions } from "./util.js"
 
@@ -57,6 +58,42 @@ layer(LiveOpenSsl)("engine buffers", (it) => {
       assert.deepStrictEqual(received, [1, 2, 3])
       assert.deepStrictEqual(chunks.map((chunk) => chunk.length), [16384, 16384, 16384])
     }))
+
+  // Reads of every engine go through one shared buffer, and small outputs share slabs: what one
+  // connection handed out must survive any later read or output of another.
+  it.scoped.prop(
+    "chunks from two connections' reads and outputs, interleaved, stay intact",
+    [FastCheck.array(FastCheck.tuple(FastCheck.boolean(), FastCheck.integer({ min: 1, max: 16 * 1024 })), {
+      minLength: 1,
+      maxLength: 24
+    })],
+    ([steps]) =>
+      Effect.gen(function*() {
+        const pairs = [yield* enginePair, yield* enginePair]
+        // Each chunk handed out, with a copy taken when it was handed out.
+        const handedOut: Array<readonly [Uint8Array, Uint8Array]> = []
+        let fill = 0
+        for (const [second, size] of steps) {
+          const { c, s } = pairs[second ? 1 : 0]!
+          fill = (fill % 250) + 1
+          assert.strictEqual(yield* c.writeStep(new Uint8Array(size).fill(fill)), size)
+          const output = Option.getOrThrow(yield* c.takeOutput)
+          handedOut.push([output, output.slice()])
+          yield* s.feed(output)
+          let read = 0
+          for (;;) {
+            const step = yield* s.readStep
+            if (!(step instanceof Uint8Array)) break
+            assert.isTrue(step.every((byte) => byte === fill))
+            handedOut.push([step, step.slice()])
+            read += step.length
+          }
+          assert.strictEqual(read, size)
+        }
+        for (const [chunk, copy] of handedOut) assert.deepStrictEqual(chunk, copy)
+      }).pipe(Effect.scoped),
+    { fastCheck: { numRuns: 25 } }
+  )
 
   it.scoped("takeOutput returns everything at once; readInto and takeOutputInto carry a transfer", () =>
     Effect.gen(function*() {

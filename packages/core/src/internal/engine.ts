@@ -24,6 +24,11 @@ import { takeSession } from "./sessions.js"
 const READ_SIZE = 16 * 1024
 /** A read at least this long is handed out in the buffer it was read into; shorter ones are copied. */
 const KEEP_THRESHOLD = 4 * 1024
+/**
+ * The buffer the next `SSL_read` of any engine goes into. Reads are synchronous, so one buffer
+ * serves every connection: a connection that only handshakes allocates none.
+ */
+let sharedReadBuffer: Uint8Array | undefined
 
 /** What a read that returned no plaintext (`n <= 0`, an `IoStatus`) means. */
 const readStatus = (n: number): TlsEngine.ReadStatus =>
@@ -52,8 +57,6 @@ export class Engine implements TlsEngine.TlsEngine {
   readonly #io: Io
   readonly #handshake: Handshake
   readonly #ref: NativeRef
-  /** The buffer the next `SSL_read` goes into (see `unsafeReadChunk`). */
-  #readBuffer: Uint8Array | undefined
   #latestSession: NativeRef | undefined
   #sessionsSeen = 0
   #onSession: (() => void) | undefined
@@ -147,14 +150,20 @@ export class Engine implements TlsEngine.TlsEngine {
    * caller; a short read is copied out and the buffer kept for the next read.
    */
   unsafeReadChunk(): TlsEngine.ReadStep {
-    const buffer = this.#readBuffer ??= this.#io.allocate(READ_SIZE)
-    const n = this.unsafeReadInto(buffer)
-    if (typeof n !== "number") return n
-    if (n >= KEEP_THRESHOLD) {
-      this.#readBuffer = undefined
+    // Taken out of the shared slot for the call: a callback inside SSL_read that reads another
+    // engine allocates its own instead of writing into this one.
+    const buffer = sharedReadBuffer ?? this.#io.allocate(READ_SIZE)
+    sharedReadBuffer = undefined
+    let handedOut = false
+    try {
+      const n = this.unsafeReadInto(buffer)
+      if (typeof n !== "number") return n
+      if (n < KEEP_THRESHOLD) return buffer.slice(0, n)
+      handedOut = true
       return buffer.subarray(0, n)
+    } finally {
+      if (!handedOut) sharedReadBuffer = buffer
     }
-    return buffer.slice(0, n)
   }
 
   unsafeWrite(data: Uint8Array): TlsEngine.WriteStep {

@@ -10,6 +10,7 @@ import * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import * as NodeTransport from "../NodeTransport.js"
+import { acquireSyncRelease } from "./scoped.js"
 
 /**
  * Options of the TLS server layers: where to listen, the limits (each on by default), and how
@@ -130,9 +131,10 @@ export const make = (
               Effect.tapError(onHandshakeError)
             )
             record(started, undefined)
-            open.add(connection)
-            TlsMetrics.activeConnections.unsafeModify(1, [])
-            yield* Effect.addFinalizer(() =>
+            yield* acquireSyncRelease(() => {
+              open.add(connection)
+              TlsMetrics.activeConnections.unsafeModify(1, [])
+            }, () =>
               Effect.sync(() => {
                 open.delete(connection)
                 TlsMetrics.activeConnections.unsafeModify(-1, [])
@@ -140,8 +142,7 @@ export const make = (
                 TlsMetrics.bytesReceived.unsafeUpdate(received, [])
                 TlsMetrics.bytesSent.unsafeUpdate(sent, [])
                 if (open.size === 0) { for (const wake of emptied) wake() }
-              })
-            )
+              }))
             yield* handling.handle(connection)
           })
 
