@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -271,8 +271,8 @@ export const over = (
     let closeTimeout: Duration.Duration
     let idleTimeout: Duration.Duration | undefined
     try {
-      handshakeTimeout = OptionCheck.duration("handshakeTimeout", options.handshakeTimeout, "30 seconds")
-      closeTimeout = OptionCheck.duration("closeTimeout", options.closeTimeout, "5 seconds")
+      handshakeTimeout = OptionCheck.duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT)
+      closeTimeout = OptionCheck.duration("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT)
       idleTimeout = options.idleTimeout === undefined
         ? undefined
         : OptionCheck.duration("idleTimeout", options.idleTimeout, 0)
@@ -296,6 +296,10 @@ export const over = (
     })
   })
 
+// Decoded once: parsing "30 seconds" is a regular expression, and `over` runs per connection.
+const DEFAULT_HANDSHAKE_TIMEOUT = Duration.seconds(30)
+const DEFAULT_CLOSE_TIMEOUT = Duration.seconds(5)
+
 const connectionOf = (driver: Driver): TlsConnection => {
   const engine = driver.engine
   return {
@@ -314,13 +318,18 @@ const connectionOf = (driver: Driver): TlsConnection => {
         OptionCheck.check(() => OptionCheck.duration("timeout", timeout, "5 seconds")),
         (bound) => driver.awaitSession(bound)
       ),
-    stream: Stream.repeatEffectOption(
-      Effect.flatMap(
-        Effect.mapError(driver.read, Option.some),
-        (chunk) => Option.match(chunk, { onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+    // Built when asked for: most connections never use them, and `connectionOf` runs per connection.
+    get stream() {
+      return Stream.repeatEffectOption(
+        Effect.flatMap(
+          Effect.mapError(driver.read, Option.some),
+          (chunk) => Option.match(chunk, { onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+        )
       )
-    ),
-    sink: Sink.forEach((chunk: Uint8Array) => driver.write(chunk)),
+    },
+    get sink() {
+      return Sink.forEach((chunk: Uint8Array) => driver.write(chunk))
+    },
     unsafe: {
       subscribe: (consumer) => driver.subscribe(consumer),
       write: (data, done) => driver.unsafeWrite(data, done),

@@ -51,7 +51,10 @@ export const fromDuplex = (stream: Duplex, options: Options = {}): Effect.Effect
       if (stream instanceof net.Socket) stream.setNoDelay(true)
       return make(stream)
     },
-    () => Effect.sync(() => closeGracefully(stream, Duration.decode(options.linger ?? "2 seconds")))
+    () =>
+      Effect.sync(() =>
+        closeGracefully(stream, options.linger === undefined ? DEFAULT_LINGER : Duration.decode(options.linger))
+      )
   )
 
 /**
@@ -188,6 +191,9 @@ export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, Tra
   })
 
 /** End the sending side, drop what still comes for `linger`, then destroy. */
+/** Decoded once: `fromDuplex` runs per connection. */
+const DEFAULT_LINGER = Duration.seconds(2)
+
 const closeGracefully = (stream: Duplex, linger: Duration.Duration): void => {
   if (stream.destroyed) return
   const timer = setTimeout(() => stream.destroy(), Duration.toMillis(linger))
