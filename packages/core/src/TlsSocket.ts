@@ -23,6 +23,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
@@ -152,6 +154,8 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
     const scope = yield* Effect.scope
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     let sink: PushSink | undefined
+    /** The push form's writer fiber, once `open` started it. */
+    let pushWriter: Fiber.RuntimeFiber<void> | undefined
     // Effect form: chunks buffered for `receive` (and, before `open`, for the push form).
     const buffered: Array<Uint8Array> = []
     let ended: TransportError | "clean" | undefined
@@ -180,6 +184,9 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
             new TransportError({ reason: "Failed", cause: Cause.squash(exit.cause) })
           ended = failure ?? "clean"
           wake()
+          // A write waiting for the socket would wait for ever (platform writers wait while
+          // their socket is not running): the writer stops, and the sink hears why below.
+          pushWriter?.unsafeInterruptAsFork(FiberId.none)
           Deferred.unsafeDone(finished, Exit.succeed(failure ?? new TransportError({ reason: "Closed" })))
           if (failure === undefined) sink?.end()
           else sink?.error(failure)
@@ -212,7 +219,8 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
       )
     })
 
-    // Push-form sends: one fiber writes what was queued, in order.
+    // Push-form sends: one fiber writes what was queued, in order. It is interrupted when the
+    // run ends, so its writes need no race against the end (two fibers forked per send).
     const queue: Array<Uint8Array | "end"> = []
     const ready = Effect.unsafeMakeLatch(false)
     const writer = Effect.gen(function*() {
@@ -221,7 +229,7 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
         ready.unsafeClose()
         for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
           if (item === "end") yield* end
-          else yield* send(item)
+          else yield* Effect.mapError(write(item), (cause) => new TransportError({ reason: "Failed", cause }))
         }
       }
     }).pipe(Effect.catchAll((error) => Effect.sync(() => sink?.error(error))))
@@ -234,9 +242,11 @@ export const toTransport = (socket: Socket.Socket): Effect.Effect<Transport, nev
         sink = s
         // What came before goes first.
         for (let chunk = buffered.shift(); chunk !== undefined; chunk = buffered.shift()) s.data(chunk)
-        if (ended === "clean") s.end()
-        else if (ended !== undefined) s.error(ended)
-        runFork(Effect.forkIn(writer, scope))
+        if (ended === "clean") return s.end()
+        if (ended !== undefined) return s.error(ended)
+        // Forked in the scope (stopped when it closes), and known here at once: `runFork` runs
+        // the fork synchronously.
+        runFork(Effect.tap(Effect.forkIn(writer, scope), (fiber) => Effect.sync(() => pushWriter = fiber)))
       },
       send: (bytes) => {
         enqueue(bytes)

@@ -5,6 +5,7 @@ import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import { assert, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -215,6 +216,32 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("TlsSocket", (it) => {
       const cause = error.reason === "Read" ? error.cause as { _tag?: string; reason?: string } : {}
       assert.strictEqual(cause._tag, "TlsError")
       assert.strictEqual(cause.reason, "UnexpectedEof")
+    }))
+
+  it.scoped("a peer that goes away while 8 MiB are being written: writes end with a typed outcome, the scope closes at once", () =>
+    Effect.gen(function*() {
+      // The server reads the first bytes, then resets the connection: the rest of the writes
+      // have nowhere to go, and the writer's queue is still full.
+      const server = yield* nodeTlsServer((socket) => {
+        socket.once("data", () => socket.destroy())
+      })
+      const scope = yield* Scope.make()
+      const outcome = yield* Effect.gen(function*() {
+        const tlsSocket = yield* connect(server.port)
+        const run = yield* Effect.fork(Effect.exit(tlsSocket.run(() => {})))
+        const write = yield* tlsSocket.writer
+        const writes = yield* Effect.exit(Effect.forEach(Array.from({ length: 128 }, () => payload(64 * 1024)), write))
+        return { writes, run: yield* Fiber.join(run) }
+      }).pipe(Scope.extend(scope), Effect.timeout("10 seconds"))
+      // The run ends with the peer's reset (a Read error), never hangs.
+      assert.isTrue(Exit.isFailure(outcome.run))
+      if (Exit.isFailure(outcome.writes)) {
+        const error = Cause.squash(outcome.writes.cause) as { _tag?: string }
+        assert.strictEqual(error._tag, "SocketError")
+      }
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      assert.isBelow(Date.now() - started, 2000)
     }))
 })
 
