@@ -377,9 +377,9 @@ export interface Handshake {
 export interface Io {
   /**
    * A buffer of `size` bytes for a native call to fill, left uninitialized where the platform
-   * allows (it is written before it is read): the data path allocates one per output it hands
-   * out. A plain `Uint8Array`, whose `slice` copies (a Node `Buffer`'s would share memory); small
-   * ones may be views of a shared slab, as Node's small `Buffer`s are.
+   * allows (it is written before it is read): the data path allocates its read buffers and the
+   * slabs its outputs are carved from with it. A plain `Uint8Array`, whose `slice` copies (a Node
+   * `Buffer`'s would share memory).
    */
   readonly allocate: (size: number) => Uint8Array
   /** Feed ciphertext received from the peer into the input BIO. */

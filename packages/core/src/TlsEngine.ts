@@ -136,7 +136,12 @@ export interface TlsEngine {
   readonly feed: (bytes: Uint8Array) => Effect.Effect<void, SslError>
   /** The transport ended: reads then fail with `UnexpectedEof` unless close_notify came first. */
   readonly endInput: Effect.Effect<void, SslError>
-  /** All the ciphertext waiting for the peer, as one fresh buffer, if any. */
+  /**
+   * All the ciphertext waiting for the peer, if any, in a buffer nobody else writes to (yours to
+   * keep). Outputs up to 64 KiB are views into shared 256 KiB slabs, as small Node `Buffer`s are
+   * views into a pool: its `byteOffset` may be non-zero, and one kept for long keeps its slab
+   * alive.
+   */
   readonly takeOutput: Effect.Effect<Option.Option<Uint8Array>, SslError>
   /**
    * `takeOutput` into a buffer of yours, reused from call to call (no allocation per record):

@@ -30,6 +30,31 @@ const KEEP_THRESHOLD = 4 * 1024
  */
 let sharedReadBuffer: Uint8Array | undefined
 
+/** Outputs are carved out of slabs this large (one allocation per slab, not per output)... */
+const OUTPUT_SLAB = 256 * 1024
+/** ...unless larger than this, which get a buffer of their own. */
+const OUTPUT_CARVED_UP_TO = 64 * 1024
+let outputSlab: Uint8Array | undefined
+let outputSlabUsed = 0
+
+/**
+ * A buffer for `size` bytes of output: a view into the current slab. Outputs go to a transport,
+ * which lets go of them once written; a slab is freed when none of its views is held any more
+ * (an output kept for long keeps its slab, up to 256 KiB, alive, as a small Node `Buffer` keeps
+ * its pool).
+ */
+const carveOutput = (io: Io, size: number): Uint8Array => {
+  if (size > OUTPUT_CARVED_UP_TO) return io.allocate(size)
+  if (outputSlab === undefined || outputSlabUsed + size > OUTPUT_SLAB) {
+    outputSlab = io.allocate(OUTPUT_SLAB)
+    outputSlabUsed = 0
+  }
+  const out = outputSlab.subarray(outputSlabUsed, outputSlabUsed + size)
+  // The next view starts 8-byte aligned, as separate allocations would.
+  outputSlabUsed += (size + 7) & ~7
+  return out
+}
+
 /** What a read that returned no plaintext (`n <= 0`, an `IoStatus`) means. */
 const readStatus = (n: number): TlsEngine.ReadStatus =>
   n === IoStatus.WantRead ? "want-read" : n === IoStatus.WantWrite ? "want-write" : "closed"
@@ -128,7 +153,7 @@ export class Engine implements TlsEngine.TlsEngine {
     const ref = this.live("TlsEngine.takeOutput")
     const pending = this.#io.pendingOutput(ref)
     if (pending === 0) return undefined
-    const out = this.#io.allocate(pending)
+    const out = carveOutput(this.#io, pending)
     const n = this.#io.drain(ref, out)
     return n === pending ? out : out.subarray(0, n)
   }

@@ -20,20 +20,6 @@ import { cString } from "./memory.js"
  * The start of a handshake and the data path over memory BIOs, with `SSL_get_error` mapped to
  * statuses (want-read, want-write, closed) and typed failures (`TlsError`, `VerifyError`).
  */
-/** Buffers this small come out of a shared slab (`Buffer.allocUnsafe`'s pool): no allocation of their own. */
-const POOLED_BELOW = 4 * 1024
-
-/**
- * A plain Uint8Array over uninitialized memory (no zero-fill). Small ones share one of Node's
- * 8 KiB slabs, which a caller's chunk keeps alive while it holds it, as any small Node `Buffer`
- * does; larger ones, typically a 16 KiB record, own their memory.
- */
-const allocate = (size: number): Uint8Array => {
-  if (size >= POOLED_BELOW) return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
-  const pooled = Buffer.allocUnsafe(size)
-  return new Uint8Array(pooled.buffer, pooled.byteOffset, size)
-}
-
 export const makeIo = (kit: Kit): { readonly handshake: Handshake; readonly io: Io } => {
   const { errors, library, native, pointer } = kit
   const states = library.states
@@ -131,7 +117,9 @@ export const makeIo = (kit: Kit): { readonly handshake: Handshake; readonly io: 
   }
 
   const io: Io = {
-    allocate,
+    // A plain Uint8Array over unpooled, uninitialized memory: no zero-fill, and no shared pool a
+    // caller's chunk would keep alive.
+    allocate: (size) => new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size),
     // The data path clears the error queue by hand: no wrapper between the caller and the call.
     feed: (ref, bytes) => {
       if (bytes.length === 0) return
