@@ -13,13 +13,20 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import type * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as HostName from "./HostName.js"
 import { Driver } from "./internal/driver.js"
-import type { Engine } from "./internal/engine.js"
+import { type Engine, unsafeAttach } from "./internal/engine.js"
+import { contextLease, SslImpl } from "./internal/handles.js"
+import { unsafeAddRelease, unsafeHold, unsafeLeaseGroup } from "./internal/lease.js"
+import { toSslError } from "./internal/native.js"
+import { callSite } from "./internal/registry.js"
 import * as OptionCheck from "./OptionCheck.js"
 import * as Ssl from "./Ssl.js"
 import type { SslContext } from "./SslContext.js"
@@ -238,19 +245,15 @@ export const accept = (
   options: AcceptOptions = {}
 ): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { alpnMismatch, alpnSelect, clientHello, keylog, sni, verify } = options
     const ssl = yield* Ssl.make(context, { role: "server" })
-    const engine = yield* TlsEngine.make(ssl, {
-      role: "server",
-      verify,
-      keylog,
-      clientHello,
-      sni,
-      alpnSelect,
-      alpnMismatch
-    })
+    const engine = yield* TlsEngine.make(ssl, serverEngineOptions(options))
     return yield* over(engine, transport, options)
   })
+
+/** The engine's part of a server's options (the rest is the driver's). */
+const serverEngineOptions = (
+  { alpnMismatch, alpnSelect, clientHello, keylog, sni, verify }: AcceptOptions
+): TlsEngine.Options => ({ role: "server", verify, keylog, clientHello, sni, alpnSelect, alpnMismatch })
 
 /**
  * Drive an engine over `transport`: run the handshake (bounded by `handshakeTimeout`), and send
@@ -267,18 +270,13 @@ export const over = (
 ): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
   // Few Effect operations on purpose: this runs for every connection a server accepts.
   Effect.suspend(() => {
-    let handshakeTimeout: Duration.Duration
-    let closeTimeout: Duration.Duration
-    let idleTimeout: Duration.Duration | undefined
+    let timeouts: Timeouts
     try {
-      handshakeTimeout = OptionCheck.duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT)
-      closeTimeout = OptionCheck.duration("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT)
-      idleTimeout = options.idleTimeout === undefined
-        ? undefined
-        : OptionCheck.duration("idleTimeout", options.idleTimeout, 0)
+      timeouts = resolveTimeouts(options)
     } catch (e) {
       return Effect.fail(e as InvalidOptionError)
     }
+    const { closeTimeout, handshakeTimeout, idleTimeout } = timeouts
     const e = engine as Engine
     if (!e.claimDriver()) return Effect.fail(driverConflict("TlsConnection.over"))
     return Effect.flatMap(Transport.push(transport, { linger: closeTimeout }), (push) => {
@@ -299,6 +297,95 @@ export const over = (
 // Decoded once: parsing "30 seconds" is a regular expression, and `over` runs per connection.
 const DEFAULT_HANDSHAKE_TIMEOUT = Duration.seconds(30)
 const DEFAULT_CLOSE_TIMEOUT = Duration.seconds(5)
+
+interface Timeouts {
+  readonly handshakeTimeout: Duration.Duration
+  readonly closeTimeout: Duration.Duration
+  readonly idleTimeout: Duration.Duration | undefined
+}
+
+/** The driver's timeouts, checked (throws `InvalidOptionError`). */
+const resolveTimeouts = (options: DriverOptions): Timeouts => ({
+  handshakeTimeout: OptionCheck.duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
+  closeTimeout: OptionCheck.duration("closeTimeout", options.closeTimeout, DEFAULT_CLOSE_TIMEOUT),
+  idleTimeout: options.idleTimeout === undefined
+    ? undefined
+    : OptionCheck.duration("idleTimeout", options.idleTimeout, 0)
+})
+
+/**
+ * A connection accepted by `unsafeAccept`: `release` frees everything it holds (the driver's
+ * close_notify first, if the connection is established and did not close, then the engine and
+ * the `SSL`); it may be called at any time, more than once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UnsafeAccepted {
+  readonly release: () => void
+}
+
+/**
+ * `accept` without a fiber or a scope, for a server that serves connections from callbacks
+ * (what `NodeTlsDuplex.listen` does for each socket): the handle, the engine and the driver are
+ * created in one synchronous step, and `done` is called once, with the connection when the
+ * handshake completed or with the failure (at once, before this returns, when the options or
+ * the allocation fail). Nothing is released until `release` is called: call it when the
+ * connection is done with, whichever way it ended. `runtime` runs the `clientHello` and `sni`
+ * effects, if any. The connection's Effect members run like any other's.
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeAccept = (
+  transport: Transport.PushTransport,
+  context: SslContext,
+  options: AcceptOptions,
+  runtime: Runtime.Runtime<never>,
+  done: (result: Either.Either<TlsConnection, TlsConnectionError>) => void
+): UnsafeAccepted => {
+  const group = unsafeLeaseGroup()
+  const release = { release: () => group.releaseAll() }
+  let driver: Driver
+  let handshakeTimeout: Duration.Duration
+  try {
+    const timeouts = resolveTimeouts(options)
+    handshakeTimeout = timeouts.handshakeTimeout
+    const contextHeld = contextLease(context)
+    const openssl = contextHeld.openssl
+    const ssl = new SslImpl(
+      unsafeHold(
+        group,
+        openssl,
+        "SSL_new",
+        () => openssl.handles.sslNew(contextHeld.unsafeRef("TlsConnection.unsafeAccept")),
+        (ref) => openssl.handles.sslFree(ref),
+        callSite()
+      ),
+      context
+    )
+    const engine = unsafeAttach(ssl, serverEngineOptions(options), runtime)
+    unsafeAddRelease(group, () => {
+      engine.detach()
+      // Nobody waits for ClientHello work any more: stop it.
+      engine.pendingHello?.unsafeInterruptAsFork(FiberId.none)
+    })
+    engine.claimDriver()
+    driver = new Driver(engine, transport, timeouts.closeTimeout, timeouts.idleTimeout)
+    // Released first (the list runs in reverse): close_notify goes out while the engine lives.
+    unsafeAddRelease(group, () => driver.dispose())
+  } catch (e) {
+    group.releaseAll()
+    done(Either.left(e instanceof InvalidOptionError ? e : toSslError("TlsConnection.unsafeAccept", e)))
+    return release
+  }
+  driver.start()
+  driver.onHandshake(
+    handshakeTimeout,
+    (failure) => done(failure === undefined ? Either.right(connectionOf(driver)) : Either.left(failure))
+  )
+  return release
+}
 
 const connectionOf = (driver: Driver): TlsConnection => {
   const engine = driver.engine

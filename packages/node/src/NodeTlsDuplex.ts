@@ -13,7 +13,7 @@
  * http.request({ createConnection: () => duplex, path: "/" })
  * ```
  *
- The stream runs on the connection's callback forms (`TlsConnection.unsafe`), with no fiber or
+ * The stream runs on the connection's callback forms (`TlsConnection.unsafe`), with no fiber or
  * promise per chunk: plaintext is pushed in the same synchronous step that read it from the
  * engine (a `push` that returns false pauses delivery, and the transport, until the next
  * `_read`), and the peer's close_notify ends the readable side. A write completes once its
@@ -23,16 +23,23 @@
  *
  * @since 0.1.0
  */
+import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import type { SslContext } from "@effect-openssl/core/SslContext"
+import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import type { TransportError } from "@effect-openssl/core/Transport"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import { Duplex } from "node:stream"
 import { acquireSyncRelease } from "./internal/scoped.js"
-import * as NodeTransport from "./NodeTransport.js"
+import { closeGracefully, DEFAULT_LINGER, streamPushTransport } from "./internal/streamTransport.js"
+import { listenTcp } from "./internal/tcpListener.js"
+import type * as NodeTransport from "./NodeTransport.js"
 
 /**
  * Stream options.
@@ -99,17 +106,20 @@ export interface ListenOptions extends NodeTransport.ListenOptions {
 }
 
 /**
- * Serve `server` over this library's TLS: listen on TCP, accept each connection with
- * `TlsConnection.accept`, and hand `server` its Duplex through the `"connection"` event, as a
+ * Serve `server` over this library's TLS: listen on TCP, accept each connection, and hand
+ * `server` its Duplex through the `"connection"` event once the handshake completed, as a
  * `net.Server` hands sockets to a non-listening `http.Server`:
  *
  * ```ts
  * const address = yield* NodeTlsDuplex.listen(http.createServer(app), context, { port: 8443 })
  * ```
  *
- * Each connection lives until its Duplex closes. When the scope closes, listening stops and the
- * open connections are closed. The bound address is returned; a failure to listen is a
- * `TransportError`.
+ * Connections are served from callbacks, with no fiber or scope of their own (see
+ * `TlsConnection.unsafeAccept`): a connection lives until its Duplex closes, and then its
+ * close_notify goes out, its handle is freed and its socket closed gracefully. When the scope
+ * closes, listening stops and the open connections are closed (their Duplexes destroyed); the
+ * close waits for them. The bound address is returned; a failure to listen is a
+ * `TransportError`, an invalid `linger` an `InvalidOptionError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -118,19 +128,67 @@ export const listen = (
   server: { emit(event: "connection", socket: Duplex): boolean },
   context: SslContext,
   options: ListenOptions = {}
-): Effect.Effect<net.AddressInfo, TransportError, Scope.Scope> =>
+): Effect.Effect<net.AddressInfo, TransportError | InvalidOptionError, Scope.Scope> =>
   Effect.gen(function*() {
-    const listener = yield* NodeTransport.listen(options)
-    const onConnectionError = options.onConnectionError ?? (() => Effect.void)
-    yield* Effect.forkScoped(listener.run((transport) =>
-      Effect.gen(function*() {
-        const connection = yield* TlsConnection.accept(transport, context, options.accept)
-        const duplex = yield* make(connection, options.duplex)
-        server.emit("connection", duplex)
-        yield* awaitClose(duplex)
-      }).pipe(Effect.catchAll(onConnectionError))
-    ))
-    return listener.address
+    const accept = options.accept ?? {}
+    const duplexOptions = options.duplex ?? {}
+    const linger = yield* OptionCheck.check(() => OptionCheck.duration("linger", options.linger, DEFAULT_LINGER))
+    const tcp = yield* listenTcp(options)
+    const runtime = yield* Effect.runtime<never>()
+    // What runs as an Effect (onConnectionError, a report of a defect): fibers of the scope.
+    const runFork = yield* FiberSet.makeRuntime<never>()
+    const onConnectionError = options.onConnectionError
+
+    /** How to close each open connection, and who waits for the last one to go. */
+    const open = new Set<() => void>()
+    let onEmpty: (() => void) | undefined
+
+    const serveSocket = (socket: net.Socket) => {
+      socket.setNoDelay(true)
+      let duplex: TlsDuplex | undefined
+      // Known once `unsafeAccept` returned: `finish` may run before, from within it.
+      let accepted: TlsConnection.UnsafeAccepted | undefined = undefined
+      let finished = false
+      /** Release everything the connection holds, once: close_notify, handle, socket. */
+      const finish = () => {
+        if (finished) return
+        finished = true
+        open.delete(close)
+        accepted?.release()
+        closeGracefully(socket, linger)
+        if (open.size === 0) onEmpty?.()
+      }
+      const close = () => duplex === undefined ? finish() : void duplex.destroy()
+      open.add(close)
+      accepted = TlsConnection.unsafeAccept(streamPushTransport(socket), context, accept, runtime, (result) => {
+        if (Either.isLeft(result)) {
+          if (onConnectionError !== undefined) runFork(onConnectionError(result.left))
+          return finish()
+        }
+        duplex = new TlsDuplex(result.right, duplexOptions)
+        duplex.once("close", finish)
+        try {
+          server.emit("connection", duplex)
+        } catch (defect) {
+          runFork(Effect.logDebug("connection ended with a failure", Cause.die(defect)))
+          duplex.destroy()
+        }
+      })
+      // Failed at once, before `accepted` was known.
+      if (finished) accepted.release()
+    }
+    tcp.serve(serveSocket)
+
+    // Runs before the listener's own release (registered after it): connections first.
+    yield* Effect.addFinalizer(() =>
+      Effect.async<void>((resume) => {
+        tcp.serve(undefined)
+        for (const close of Array.from(open)) close()
+        if (open.size === 0) return resume(Effect.void)
+        onEmpty = () => resume(Effect.void)
+      })
+    )
+    return tcp.address
   })
 
 /**

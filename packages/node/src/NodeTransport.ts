@@ -12,16 +12,17 @@
  *
  * @since 0.1.0
  */
-import type { PushSink, PushTransport, Transport } from "@effect-openssl/core/Transport"
+import type { Transport } from "@effect-openssl/core/Transport"
 import { TransportError } from "@effect-openssl/core/Transport"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
 import { acquireSyncRelease } from "./internal/scoped.js"
+import { closeGracefully, DEFAULT_LINGER, streamTransport } from "./internal/streamTransport.js"
+import { listenTcp } from "./internal/tcpListener.js"
 
 /**
  * Options of a stream transport.
@@ -49,7 +50,7 @@ export const fromDuplex = (stream: Duplex, options: Options = {}): Effect.Effect
   acquireSyncRelease(
     () => {
       if (stream instanceof net.Socket) stream.setNoDelay(true)
-      return make(stream)
+      return streamTransport(stream)
     },
     () =>
       Effect.sync(() =>
@@ -140,179 +141,25 @@ export interface ListenOptions extends Options {
  * @category constructors
  */
 export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, TransportError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const pending: Array<net.Socket> = []
-    let onConnection: (socket: net.Socket) => void = (socket) => pending.push(socket)
-    const tcp = net.createServer({ noDelay: true }, (socket) => onConnection(socket))
-    if (options.maxConnections !== undefined) tcp.maxConnections = options.maxConnections
-    const onRefused = options.onRefused
-    if (onRefused !== undefined) tcp.on("drop", () => onRefused())
-    yield* Effect.acquireRelease(
-      Effect.async<void, TransportError>((resume) => {
-        const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
-        tcp.once("error", onError)
-        tcp.listen({ port: options.port ?? 0, host: options.host, backlog: options.backlog }, () => {
-          tcp.off("error", onError)
-          resume(Effect.void)
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const socket of pending.splice(0)) socket.destroy()
-          if (tcp.listening) tcp.close(() => resume(Effect.void))
-          else resume(Effect.void)
-        })
-    )
-    const run = <A, E, R>(
+  Effect.map(listenTcp(options), (tcp) => ({
+    address: tcp.address,
+    run: <A, E, R>(
       handler: (transport: Transport) => Effect.Effect<A, E, R | Scope.Scope>
     ): Effect.Effect<never, never, R> =>
       Effect.scoped(Effect.gen(function*() {
         const connections = yield* FiberSet.make()
         const runFork = yield* FiberSet.runtime(connections)<R>()
         return yield* Effect.async<never>(() => {
-          onConnection = (socket) => {
+          tcp.serve((socket) => {
             runFork(
               Effect.flatMap(fromDuplex(socket, options), handler).pipe(
                 Effect.scoped,
                 Effect.catchAllCause((cause) => Effect.logDebug("connection ended with a failure", cause))
               )
             )
-          }
-          for (const socket of pending.splice(0)) onConnection(socket)
-          return Effect.sync(() => {
-            onConnection = (socket) => pending.push(socket)
           })
+          return Effect.sync(() => tcp.serve(undefined))
         })
-      }))
-    const stop = Effect.sync(() => {
-      if (tcp.listening) tcp.close()
-    })
-    return { address: tcp.address() as net.AddressInfo, run, stop }
-  })
-
-/** End the sending side, drop what still comes for `linger`, then destroy. */
-/** Decoded once: `fromDuplex` runs per connection. */
-const DEFAULT_LINGER = Duration.seconds(2)
-
-const closeGracefully = (stream: Duplex, linger: Duration.Duration): void => {
-  if (stream.destroyed) return
-  const timer = setTimeout(() => stream.destroy(), Duration.toMillis(linger))
-  timer.unref()
-  stream.once("close", () => clearTimeout(timer))
-  // Errors now (a reset by a peer that went away first) have nobody to tell.
-  stream.on("error", () => {})
-  stream.removeAllListeners("data")
-  stream.on("data", () => {})
-  stream.resume()
-  if (!stream.writableEnded) stream.end()
-}
-
-/** Chunks the Effect form buffers before the stream is paused. */
-const HIGH_WATER = 64
-
-const make = (stream: Duplex): Transport => {
-  const failure = (cause: unknown) => new TransportError({ reason: "Failed", cause })
-  const pushForm: PushTransport = {
-    open: (sink: PushSink) => {
-      let ended = false
-      const end = () => {
-        if (ended) return
-        ended = true
-        sink.end()
-      }
-      stream.on("data", (chunk: Uint8Array) => sink.data(chunk))
-      stream.once("end", end)
-      // A stream destroyed without an end (a reset) still ends the input: the engine tells a
-      // truncation (no close_notify) from a clean close.
-      stream.once("close", end)
-      stream.on("error", (cause) => {
-        if (ended) return
-        ended = true
-        sink.error(failure(cause))
-      })
-      stream.on("drain", () => sink.drain())
-      if (stream.isPaused()) stream.resume()
-    },
-    send: (bytes) => {
-      if (stream.destroyed || stream.writableEnded) return false
-      return stream.write(bytes)
-    },
-    pause: () => stream.pause(),
-    resume: () => stream.resume(),
-    end: () => {
-      if (!stream.writableEnded) stream.end()
-    }
-  }
-  return { ...effectForm(stream, failure), pushForm }
-}
-
-/**
- * The Effect form over the same stream, for code that receives and sends chunks itself (test
- * peers): listening starts at the first `receive`.
- */
-const effectForm = (stream: Duplex, failure: (cause: unknown) => TransportError): Omit<Transport, "pushForm"> => {
-  const chunks: Array<Uint8Array> = []
-  let listening = false
-  let ended = false
-  let error: TransportError | undefined
-  // Every receive waiting: each wakes on a change and takes its turn (concurrent receives queue).
-  const waiters = new Set<() => void>()
-  const wake = () => {
-    const woken = Array.from(waiters)
-    waiters.clear()
-    for (const w of woken) w()
-  }
-  const listen = () => {
-    if (listening) return
-    listening = true
-    stream.on("data", (chunk: Uint8Array) => {
-      chunks.push(chunk)
-      if (chunks.length >= HIGH_WATER) stream.pause()
-      wake()
-    })
-    stream.once("end", () => {
-      ended = true
-      wake()
-    })
-    stream.once("close", () => {
-      ended = true
-      wake()
-    })
-    stream.on("error", (cause) => {
-      error ??= failure(cause)
-      wake()
-    })
-  }
-  const receive: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
-    listen()
-    const chunk = chunks.shift()
-    if (chunk !== undefined) {
-      if (chunks.length < HIGH_WATER / 2 && stream.isPaused()) stream.resume()
-      return Effect.succeed(Option.some(chunk))
-    }
-    if (error !== undefined) return Effect.fail(error)
-    if (ended) return Effect.succeed(Option.none())
-    return Effect.zipRight(
-      Effect.async<void>((resume) => {
-        const waiter = () => resume(Effect.void)
-        waiters.add(waiter)
-        return Effect.sync(() => waiters.delete(waiter))
-      }),
-      receive
-    )
-  })
-  return {
-    send: (bytes) =>
-      Effect.async<void, TransportError>((resume) => {
-        if (stream.destroyed || stream.writableEnded) {
-          return resume(Effect.fail(new TransportError({ reason: "Closed" })))
-        }
-        // Resolve once the chunk is handed to the kernel: natural backpressure for bulk writes.
-        stream.write(bytes, (cause) => resume(cause ? Effect.fail(failure(cause)) : Effect.void))
-      }),
-    receive,
-    end: Effect.sync(() => {
-      if (!stream.writableEnded) stream.end()
-    })
-  }
-}
+      })),
+    stop: tcp.stop
+  }))

@@ -1,3 +1,4 @@
+import * as Diagnostics from "@effect-openssl/core/Diagnostics"
 import * as SslContext from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import * as Transport from "@effect-openssl/core/Transport"
@@ -10,14 +11,14 @@ import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import * as https from "node:https"
 import * as net from "node:net"
-import { Readable } from "node:stream"
+import { type Duplex, Readable } from "node:stream"
 import * as tls from "node:tls"
 import { fileURLToPath } from "node:url"
 import * as NodeOpenSsl from "../src/NodeOpenSsl.js"
 import * as NodeTlsDuplex from "../src/NodeTlsDuplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import { curlRequest } from "./peers.js"
-import { answerDigest, clientOptions, fixture, serverOptions, sha256 } from "./util.js"
+import { answerDigest, clientOptions, fixture, recordFrees, serverOptions, sha256, TestOpenSsl } from "./util.js"
 
 const caFile = fileURLToPath(new URL("./fixtures/ca.pem", import.meta.url))
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
@@ -308,5 +309,95 @@ layer(NodeOpenSsl.layer, { excludeTestServices: true })("NodeTlsDuplex", (it) =>
       yield* server.write(bytes("after"))
       const chunk = yield* client.read.pipe(Effect.timeout("2 seconds"))
       assert.strictEqual(text(Option.getOrThrow(chunk)), "after")
+    }))
+})
+
+/** A request over a new connection (no agent: the connection closes after the response). */
+const requestOnce = (port: number, path = "/") =>
+  request((onResponse) =>
+    https.get(
+      { host: "127.0.0.1", port, path, servername: "localhost", ca: fixture("ca.pem"), agent: false },
+      onResponse
+    )
+  )
+
+// `listen` serves connections from callbacks, with no scope per connection: every handle must
+// still be freed (observed for real, on the system's OpenSSL) when its connection ends, and the
+// listener's scope must close what is still open and wait for it.
+layer(TestOpenSsl, { excludeTestServices: true })("NodeTlsDuplex.listen lifecycle", (it) => {
+  it.scoped("each connection's SSL is freed when it ends; closing the scope closes the open ones and waits", () =>
+    Effect.gen(function*() {
+      const frees = yield* recordFrees
+      const context = yield* SslContext.make(serverOptions)
+      const listening = yield* Scope.make()
+      const { port } = yield* Scope.extend(
+        NodeTlsDuplex.listen(http.createServer(app), context, { host: "127.0.0.1" }),
+        listening
+      )
+      for (let i = 0; i < 5; i++) {
+        const response = yield* requestOnce(port)
+        assert.strictEqual(response.body.toString(), "hello over effect-openssl\n")
+      }
+      // Each closed connection let go of its handle.
+      yield* Effect.gen(function*() {
+        while ((yield* Diagnostics.counts).SSL > 0) yield* Effect.sleep("10 millis")
+      }).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 5)
+
+      // Three connections kept open (established, idle), one still in its handshake.
+      const idle = yield* Effect.forEach([1, 2, 3], () =>
+        Effect.async<tls.TLSSocket>((resume) => {
+          const socket = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: fixture("ca.pem") })
+          socket.once("secureConnect", () => resume(Effect.succeed(socket)))
+        }))
+      const stalled = net.connect({ host: "127.0.0.1", port })
+      yield* Effect.async<void>((resume) => void stalled.once("connect", () => resume(Effect.void)))
+      yield* Effect.gen(function*() {
+        while ((yield* Diagnostics.counts).SSL < 4) yield* Effect.sleep("10 millis")
+      }).pipe(Effect.timeout("5 seconds"))
+      // Listening now: the sockets may close before the scope's close returns.
+      const closed = [...idle, stalled].map((socket) => new Promise((resolve) => socket.once("close", resolve)))
+
+      const started = Date.now()
+      yield* Scope.close(listening, Exit.void)
+      assert.isBelow(Date.now() - started, 3000)
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
+      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 9)
+      // Every client sees its connection end.
+      yield* Effect.promise(() => Promise.all(closed)).pipe(Effect.timeout("5 seconds"))
+    }))
+
+  it.scoped("a 'connection' listener that throws closes that connection only; the server goes on", () =>
+    Effect.gen(function*() {
+      const context = yield* SslContext.make(serverOptions)
+      const httpServer = http.createServer(app)
+      let throwNext = true
+      const server = {
+        emit: (event: "connection", duplex: Duplex) => {
+          if (throwNext) {
+            throwNext = false
+            throw new Error("listener bug")
+          }
+          return httpServer.emit(event, duplex)
+        }
+      }
+      const { port } = yield* NodeTlsDuplex.listen(server, context, { host: "127.0.0.1" })
+      const failed = yield* Effect.either(requestOnce(port))
+      assert.isTrue(failed._tag === "Left")
+      const response = yield* requestOnce(port)
+      assert.strictEqual(response.body.toString(), "hello over effect-openssl\n")
+      yield* Effect.gen(function*() {
+        while ((yield* Diagnostics.counts).SSL > 0) yield* Effect.sleep("10 millis")
+      }).pipe(Effect.timeout("5 seconds"))
+    }))
+
+  it.scoped("an invalid linger is an InvalidOptionError, before anything listens", () =>
+    Effect.gen(function*() {
+      const context = yield* SslContext.make(serverOptions)
+      const error = yield* Effect.flip(
+        NodeTlsDuplex.listen(http.createServer(app), context, { host: "127.0.0.1", linger: -1 })
+      )
+      assert.strictEqual(error._tag, "InvalidOptionError")
+      assert.strictEqual(error._tag === "InvalidOptionError" && error.option, "linger")
     }))
 })

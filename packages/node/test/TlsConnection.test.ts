@@ -7,7 +7,9 @@ import * as TlsEngine from "@effect-openssl/core/TlsEngine"
 import * as Transport from "@effect-openssl/core/Transport"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -207,4 +209,75 @@ layer(TestOpenSsl)("TlsConnection", (it) => {
   describe("fixtures", () => {
     it.effect("are readable", () => Effect.sync(() => assert.include(fixture("ca.pem"), "BEGIN CERTIFICATE")))
   })
+})
+
+/** `TlsConnection.unsafeAccept` over the push form of a memory transport: its result and its handle. */
+const unsafeAccepted = (
+  transport: Transport.Transport,
+  server: SslContext.SslContext,
+  options: TlsConnection.AcceptOptions = {}
+) =>
+  Effect.gen(function*() {
+    const push = yield* Transport.push(transport)
+    const runtime = yield* Effect.runtime<never>()
+    const result = yield* Deferred.make<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError>()
+    let calledBeforeReturn = false
+    let returned = false
+    const accepted = TlsConnection.unsafeAccept(push, server, options, runtime, (outcome) => {
+      if (!returned) calledBeforeReturn = true
+      Deferred.unsafeDone(result, Either.isRight(outcome) ? Exit.succeed(outcome.right) : Exit.fail(outcome.left))
+    })
+    returned = true
+    return { accepted, result: Deferred.await(result), calledBeforeReturn: () => calledBeforeReturn }
+  })
+
+layer(TestOpenSsl, { excludeTestServices: true })("TlsConnection.unsafeAccept", (it) => {
+  it.scoped("a connection accepted from callbacks: data both ways; release sends close_notify and frees everything", () =>
+    Effect.gen(function*() {
+      const frees = yield* recordFrees
+      const server = yield* SslContext.make(serverOptions)
+      const client = yield* SslContext.make(clientOptions)
+      const [a, b] = yield* Transport.memoryPair
+      const { accepted, result } = yield* unsafeAccepted(b, server)
+      const c = yield* TlsConnection.connect(a, client, { hostName: "localhost" })
+      const s = yield* result
+      yield* c.write(bytes("ping"))
+      assert.strictEqual(text(Option.getOrThrow(yield* s.read)), "ping")
+      yield* s.write(bytes("pong"))
+      assert.strictEqual(text(Option.getOrThrow(yield* c.read)), "pong")
+      const serverSsl = (yield* Diagnostics.counts).SSL
+      assert.strictEqual(serverSsl, 2)
+      accepted.release()
+      accepted.release() // a second release is a no-op
+      // The client sees a clean end (close_notify), not a truncation.
+      assert.isTrue(Option.isNone(yield* c.read))
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 1)
+      assert.strictEqual(frees.filter((e) => e.kind === "SSL").length, 1)
+      // The released connection refuses work with a typed error.
+      const error = yield* Effect.flip(s.write(bytes("late")))
+      assert.strictEqual(error._tag, "TlsError")
+    }))
+
+  it.scoped("a client that never speaks: the handshake timeout fails it with TlsError Timeout; release frees", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const [, b] = yield* Transport.memoryPair
+      const { accepted, result } = yield* unsafeAccepted(b, server, { handshakeTimeout: "100 millis" })
+      const error = yield* Effect.flip(result)
+      assert.strictEqual(error._tag === "TlsError" && error.reason, "Timeout")
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 1)
+      accepted.release()
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
+    }))
+
+  it.scoped("invalid options fail at once, before it returns, holding nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const [, b] = yield* Transport.memoryPair
+      const { calledBeforeReturn, result } = yield* unsafeAccepted(b, server, { handshakeTimeout: 0 })
+      const error = yield* Effect.flip(result)
+      assert.strictEqual(error._tag === "InvalidOptionError" && error.option, "handshakeTimeout")
+      assert.isTrue(calledBeforeReturn())
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
+    }))
 })

@@ -438,32 +438,43 @@ export class Driver {
   // The connection's operations
 
   /**
-   * Wait for the handshake, bounded by `timeout`: past it the connection fails with `TlsError`
-   * `"Timeout"`. A timer of the driver's own, not a race of fibers: this is on the path of
-   * every connection.
+   * Call `then` once the handshake completed (with undefined) or the connection failed (with
+   * the failure), at once if either already happened; past `timeout` the connection fails with
+   * `TlsError` `"Timeout"`. A timer of the driver's own, not a race of fibers: this is on the
+   * path of every connection. Returns the cancel (the timer stops, `then` is not called).
    */
-  awaitHandshake(timeout: Duration.Duration): Effect.Effect<void, TlsConnectionError> {
-    const outcome = () => this.#failure !== undefined ? Effect.fail(this.#failed("handshake")) : Effect.void
-    return Effect.suspend(() =>
-      this.#established || this.#failure !== undefined ? outcome() : Effect.async((resume) => {
-        const timer = setTimeout(
-          () => this.#fail(new TlsError({ reason: "Timeout", operation: "handshake" })),
-          Duration.toMillis(timeout)
-        )
-        const watcher = () => {
-          if (!this.#established && this.#failure === undefined) return
-          clearTimeout(timer)
-          this.#watchers.delete(watcher)
-          resume(outcome())
-        }
-        this.#watchers.add(watcher)
-        watcher() // an event may have come between the check above and now
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          this.#watchers.delete(watcher)
-        })
-      })
+  onHandshake(timeout: Duration.Duration, then: (failure: TlsConnectionError | undefined) => void): () => void {
+    const outcome = () => this.#failure !== undefined ? this.#failed("handshake") : undefined
+    if (this.#established || this.#failure !== undefined) {
+      then(outcome())
+      return () => {}
+    }
+    const timer = setTimeout(
+      () => this.#fail(new TlsError({ reason: "Timeout", operation: "handshake" })),
+      Duration.toMillis(timeout)
     )
+    const cancel = () => {
+      clearTimeout(timer)
+      this.#watchers.delete(watcher)
+    }
+    const watcher = () => {
+      if (!this.#established && this.#failure === undefined) return
+      cancel()
+      then(outcome())
+    }
+    this.#watchers.add(watcher)
+    return cancel
+  }
+
+  /** `onHandshake` as an Effect. */
+  awaitHandshake(timeout: Duration.Duration): Effect.Effect<void, TlsConnectionError> {
+    return Effect.async((resume) => {
+      const cancel = this.onHandshake(
+        timeout,
+        (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure))
+      )
+      return Effect.sync(cancel)
+    })
   }
 
   /** A read that can be answered now, or undefined. */

@@ -436,21 +436,10 @@ const lift = <A>(value: A | Effect.Effect<A, unknown>): Effect.Effect<A, unknown
  * this is on the path of every connection.
  */
 export const attach = (ssl: Ssl, options: TlsEngine.Options): Effect.Effect<Engine, SslError, Scope.Scope> => {
-  const engine = Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    acquireSync(
-      "TlsEngine.attach",
-      () => {
-        const lease = sslLease(ssl)
-        const ref = lease.unsafeRef("TlsEngine.attach")
-        const openssl = lease.openssl
-        const engine = new Engine(openssl, ssl, lease, options, runtime)
-        openssl.handshake.attachMemory(ref)
-        openssl.handles.sslSetRole(ref, options.role)
-        capability(openssl, "io", "TlsEngine.attach").setCallbacks(ref, engine.callbacks())
-        return engine
-      },
-      (engine) => engine.detach()
-    ))
+  const engine = Effect.flatMap(
+    Effect.runtime<never>(),
+    (runtime) => acquireSync("TlsEngine.attach", () => unsafeAttach(ssl, options, runtime), (engine) => engine.detach())
+  )
   if (options.clientHello === undefined && options.sni === undefined) return engine
   // ClientHello work nobody waits for any more (a handshake timed out or was interrupted) stops
   // with the engine, and the scope waits for it to stop, instead of it running on unsupervised.
@@ -461,4 +450,19 @@ export const attach = (ssl: Ssl, options: TlsEngine.Options): Effect.Effect<Engi
         Effect.suspend(() => e.pendingHello === undefined ? Effect.void : Fiber.interrupt(e.pendingHello))
       )
   )
+}
+
+/**
+ * `attach`'s synchronous step (throws `SslError`): the caller releases the engine with
+ * `detach`, and stops its pending ClientHello work (`pendingHello`) if it has any.
+ */
+export const unsafeAttach = (ssl: Ssl, options: TlsEngine.Options, runtime: Runtime.Runtime<never>): Engine => {
+  const lease = sslLease(ssl)
+  const ref = lease.unsafeRef("TlsEngine.attach")
+  const openssl = lease.openssl
+  const engine = new Engine(openssl, ssl, lease, options, runtime)
+  openssl.handshake.attachMemory(ref)
+  openssl.handles.sslSetRole(ref, options.role)
+  capability(openssl, "io", "TlsEngine.attach").setCallbacks(ref, engine.callbacks())
+  return engine
 }

@@ -244,5 +244,31 @@ const hold = <R extends NativeRef | undefined>(
   return lease
 }
 
+/**
+ * A leases list of its own, for a connection served from callbacks (no fiber, no scope): what
+ * is held in it is released, in reverse order, by `releaseAll`, once.
+ */
+export type LeaseGroup = Pick<ScopeLeases, "releaseAll">
+
+export const unsafeLeaseGroup = (): LeaseGroup => new ScopeLeases()
+
+/** `acquireLease`'s synchronous step into `group`: the new lease, or a thrown `SslError`. */
+export const unsafeHold = (
+  group: LeaseGroup,
+  openssl: OpenSsl,
+  operation: string,
+  acquire: () => NativeRef,
+  free: (ref: NativeRef) => void,
+  site: string | undefined
+): Lease => {
+  const held = hold(group as ScopeLeases, openssl, operation, acquire, free, site)
+  if (!(held instanceof Lease)) throw held
+  return held
+}
+
+/** `acquireSync`'s registration step: `release` runs when `group` is released. */
+export const unsafeAddRelease = (group: LeaseGroup, release: () => void): void =>
+  (group as ScopeLeases).add(new HeldRelease(release))
+
 /** Release a lease now (a no-op when already released). */
 export const closeEarly = (lease: Lease): Effect.Effect<void> => Effect.sync(() => lease.release())
