@@ -330,8 +330,9 @@ export interface UnsafeAccepted {
  * (what `NodeTlsDuplex.listen` does for each socket): the handle, the engine and the driver are
  * created in one synchronous step, and `done` is called once, with the connection when the
  * handshake completed or with the failure (at once, before this returns, when the options or
- * the allocation fail). Nothing is released until `release` is called: call it when the
- * connection is done with, whichever way it ended. `runtime` runs the `clientHello` and `sni`
+ * the allocation fail), unless `release` came first. Nothing is released until `release` is
+ * called: call it when the connection is done with, whichever way it ended (its handshake timer
+ * stops with it). `runtime` runs the `clientHello` and `sni`
  * effects, if any. The connection's Effect members run like any other's.
  *
  * @since 0.1.0

@@ -270,6 +270,21 @@ layer(TestOpenSsl, { excludeTestServices: true })("TlsConnection.unsafeAccept", 
       assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
     }))
 
+  it.scoped("released mid-handshake: done is never called, and the handshake timer stops with it", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.make(serverOptions)
+      const [, b] = yield* Transport.memoryPair
+      const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length
+      const before = timers()
+      const { accepted, result } = yield* unsafeAccepted(b, server, { handshakeTimeout: "10 seconds" })
+      assert.strictEqual(timers(), before + 1)
+      accepted.release()
+      assert.strictEqual(timers(), before)
+      assert.strictEqual((yield* Diagnostics.counts).SSL, 0)
+      const outcome = yield* Effect.timeout(result, "200 millis").pipe(Effect.flip)
+      assert.strictEqual(outcome._tag, "TimeoutException")
+    }))
+
   it.scoped("invalid options fail at once, before it returns, holding nothing", () =>
     Effect.gen(function*() {
       const server = yield* SslContext.make(serverOptions)

@@ -81,6 +81,8 @@ export class Driver {
   #bytesReceived = 0
   #bytesSent = 0
   #idleTimer: ReturnType<typeof setTimeout> | undefined
+  /** Handshake timers still running (`onHandshake`), stopped by `dispose`. */
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
 
   constructor(
     readonly engine: Engine,
@@ -453,8 +455,11 @@ export class Driver {
       () => this.#fail(new TlsError({ reason: "Timeout", operation: "handshake" })),
       Duration.toMillis(timeout)
     )
+    // A driver disposed before the handshake ends stops the timer too (nobody is told).
+    this.#timers.add(timer)
     const cancel = () => {
       clearTimeout(timer)
+      this.#timers.delete(timer)
       this.#watchers.delete(watcher)
     }
     const watcher = () => {
@@ -621,6 +626,8 @@ export class Driver {
     }
     this.#disposed = true
     clearTimeout(this.#idleTimer)
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
     if (this.#readers.length + this.#writes.length > 0) {
       const closed = new TlsError({ reason: "Closed", operation: "the connection's scope closed" })
       for (const reader of this.#readers.splice(0)) reader(Effect.fail(closed))
