@@ -32,7 +32,9 @@ export interface LoopbackOptions {
 
 const legend = "ours: HTTPS = NodeTlsDuplex.listen(http.createServer(app)); echo = TlsConnection.accept over " +
   "NodeTransport.fromDuplex(socket), and TlsSocket.makeServer over NodeSocket.fromDuplex(socket), for each socket " +
-  "of a net.Server. node: https.createServer(app); a node:tls echo server (socket.pipe(socket))."
+  "of a net.Server. The floor: the same echo with no library, koffi and OpenSSL driven straight from the " +
+  "socket's callbacks (what the library's own work adds is the difference to it). node: https.createServer(app); " +
+  "a node:tls echo server (socket.pipe(socket))."
 
 export const runLoopback = async (options: LoopbackOptions): Promise<{ table: string; note: string }> => {
   const fixture = loadTlsFixture()
@@ -42,12 +44,17 @@ export const runLoopback = async (options: LoopbackOptions): Promise<{ table: st
   const sections: Array<Section> = []
 
   const servers = await startServers(
-    ["httpsOurs", "httpsNode", "echoConnection", "echoSocket", "echoNode"],
+    ["httpsOurs", "httpsNode", "echoConnection", "echoSocket", "echoFloor", "echoNode"],
     fixture
   )
   try {
     const https = { ours: servers.httpsOurs, node: servers.httpsNode }
-    const echoServers = { connection: servers.echoConnection, socket: servers.echoSocket, node: servers.echoNode }
+    const echoServers = {
+      connection: servers.echoConnection,
+      socket: servers.echoSocket,
+      floor: servers.echoFloor,
+      node: servers.echoNode
+    }
     sections.push(
       await requestRate(https, load, settings),
       await latency(https, load, settings),

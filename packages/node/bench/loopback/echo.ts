@@ -12,7 +12,7 @@ import type { Section } from "./table.js"
 
 export const echo = async (servers: EchoServers, fixture: TlsFixture, settings: Settings): Promise<Section> => {
   const samples = await interleavedSamples(
-    (["connection", "socket", "node"] as const).map((key) =>
+    (["connection", "socket", "floor", "node"] as const).map((key) =>
       [key, async () => {
         const result = await runLoadClient<EchoResult>({
           mode: "echo",

@@ -29,7 +29,7 @@ export const handshakeCpu = async (servers: EchoServers, fixture: TlsFixture, se
   const available = installed("openssl")
   const samples = available ?
     await interleavedSamples(
-      (["connection", "socket", "node"] as const).map((key) =>
+      (["connection", "socket", "floor", "node"] as const).map((key) =>
         [key, async () => {
           const { cpuMicros, result: handshakes } = await withCpu(servers[key], () => sTime(servers[key]))
           return cpuMicros / handshakes

@@ -38,13 +38,16 @@ export interface HttpsServers {
 export interface EchoServers {
   readonly connection: Server
   readonly socket: Server
+  /** No library: the floor (`servers/echoFloor.ts`). */
+  readonly floor: Server
   readonly node: Server
 }
 
 /** Our echo servers, each compared with `node`, and how the table names them. */
 export const ourEchoServers = [
   ["connection", "TlsConnection over NodeTransport"],
-  ["socket", "TlsSocket over NodeSocket"]
+  ["socket", "TlsSocket over NodeSocket"],
+  ["floor", "no library (koffi and OpenSSL straight on node:net: the floor)"]
 ] as const
 
 /** Start the server program `name` on the running Node, and check it with `probe`. */

@@ -17,7 +17,15 @@ export interface Section {
 
 /** Three significant digits, thousands as `k`. */
 const fmt = (x: number) =>
-  x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
+  x >= 10_000
+    ? `${(x / 1000).toFixed(1)}k`
+    : x >= 100
+    ? x.toFixed(0)
+    : x >= 10
+    ? x.toFixed(1)
+    : x >= 1
+    ? x.toFixed(2)
+    : x.toPrecision(3) // below 1 (a latency in ms): 0.235, not 0.24
 
 const cell = (samples: ReadonlyArray<number>, unit: string) => {
   if (samples.length === 0) return "–"

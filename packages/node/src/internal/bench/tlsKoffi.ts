@@ -58,79 +58,107 @@ interface End {
   readonly output: Ptr<"BIO">
 }
 
+type Native = ReturnType<typeof load>["native"]
+
+/** The error OpenSSL queued for `what`, as an Error (the queue is cleared). */
+const failure = (native: Native, what: string): Error => {
+  const code = native.ERR_get_error()
+  const text = Buffer.alloc(256)
+  if (code !== 0) native.ERR_error_string_n(code, text, text.length)
+  native.ERR_clear_error()
+  return new Error(code === 0 ? what : `${what}: ${text.toString("latin1").replace(/\0.*$/s, "")}`)
+}
+
+const readPem = <A>(native: Native, pem: string, read: (bio: Ptr<"BIO">) => A | null): A => {
+  const bio = native.BIO_new(native.BIO_s_mem())
+  if (bio === null) throw failure(native, "BIO_new")
+  try {
+    const bytes = Buffer.from(pem)
+    if (native.BIO_write(bio, bytes, bytes.length) !== bytes.length) throw failure(native, "BIO_write")
+    const value = read(bio)
+    if (value === null) throw failure(native, "cannot parse PEM")
+    return value
+  } finally {
+    native.BIO_free(bio)
+  }
+}
+
+/** A TLS 1.3-only context with the fixture's one cipher suite. */
+const newContext = (native: Native, fixture: TlsFixture, method: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX"> => {
+  const ctx = native.SSL_CTX_new(method)
+  if (ctx === null) throw failure(native, "SSL_CTX_new")
+  if (
+    Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS1_3_VERSION, null)) !== 1 ||
+    Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MAX_PROTO_VERSION, TLS1_3_VERSION, null)) !== 1 ||
+    native.SSL_CTX_set_ciphersuites(ctx, fixture.cipher) !== 1
+  ) {
+    native.SSL_CTX_free(ctx)
+    throw failure(native, `cannot create a TLS 1.3 context with ${fixture.cipher}`)
+  }
+  return ctx
+}
+
+/** A server context presenting the fixture's certificate (owned by the caller, never freed here). */
+const serverContext = (native: Native, fixture: TlsFixture): Ptr<"SSL_CTX"> => {
+  const cert = readPem(native, fixture.certPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
+  try {
+    const key = readPem(native, fixture.keyPem, (bio) => native.PEM_read_bio_PrivateKey(bio, null, null, null))
+    try {
+      const server = newContext(native, fixture, native.TLS_server_method())
+      if (
+        native.SSL_CTX_use_certificate(server, cert) !== 1 || native.SSL_CTX_use_PrivateKey(server, key) !== 1 ||
+        native.SSL_CTX_check_private_key(server) !== 1
+      ) {
+        native.SSL_CTX_free(server)
+        throw failure(native, "cannot install the server certificate")
+      }
+      return server
+    } finally {
+      native.EVP_PKEY_free(key) // the context holds its own reference
+    }
+  } finally {
+    native.X509_free(cert)
+  }
+}
+
+/**
+ * The binding's table over the OpenSSL inside Node, and a server context as `rawKoffiColumn`'s:
+ * what the loopback table's floor server (`bench/loopback/servers/echoFloor.ts`) drives.
+ */
+export const rawServerContext = (fixture: TlsFixture): { readonly native: Native; readonly ctx: Ptr<"SSL_CTX"> } => {
+  const { native } = load({ _tag: "Process" })
+  return { native, ctx: serverContext(native, fixture) }
+}
+
 export const rawKoffiColumn = (fixture: TlsFixture): TlsColumn => {
   const { native } = load({ _tag: "Process" })
   const extra = bindExtra()
   const wire = Buffer.allocUnsafe(WIRE)
   const hostName = Buffer.from(`${fixture.host}\0`)
-
-  const fail = (what: string): Error => {
-    const code = native.ERR_get_error()
-    const text = Buffer.alloc(256)
-    if (code !== 0) native.ERR_error_string_n(code, text, text.length)
-    native.ERR_clear_error()
-    return new Error(code === 0 ? what : `${what}: ${text.toString("latin1").replace(/\0.*$/s, "")}`)
-  }
-
-  const readPem = <A>(pem: string, read: (bio: Ptr<"BIO">) => A | null): A => {
-    const bio = native.BIO_new(native.BIO_s_mem())
-    if (bio === null) throw fail("BIO_new")
-    try {
-      const bytes = Buffer.from(pem)
-      if (native.BIO_write(bio, bytes, bytes.length) !== bytes.length) throw fail("BIO_write")
-      const value = read(bio)
-      if (value === null) throw fail("cannot parse PEM")
-      return value
-    } finally {
-      native.BIO_free(bio)
-    }
-  }
-
-  const newContext = (method: Ptr<"SSL_METHOD">): Ptr<"SSL_CTX"> => {
-    const ctx = native.SSL_CTX_new(method)
-    if (ctx === null) throw fail("SSL_CTX_new")
-    if (
-      Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS1_3_VERSION, null)) !== 1 ||
-      Number(native.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MAX_PROTO_VERSION, TLS1_3_VERSION, null)) !== 1 ||
-      native.SSL_CTX_set_ciphersuites(ctx, fixture.cipher) !== 1
-    ) {
-      native.SSL_CTX_free(ctx)
-      throw fail(`cannot create a TLS 1.3 context with ${fixture.cipher}`)
-    }
-    return ctx
-  }
+  const fail = (what: string): Error => failure(native, what)
 
   /** One context per side: the server presents the certificate; the client trusts the CA and verifies the chain. */
   const contexts = (): { readonly client: Ptr<"SSL_CTX">; readonly server: Ptr<"SSL_CTX"> } => {
-    let cert: PtrOrNull<"X509"> = null
-    let key: PtrOrNull<"EVP_PKEY"> = null
-    let ca: PtrOrNull<"X509"> = null
-    let server: PtrOrNull<"SSL_CTX"> = null
+    const server = serverContext(native, fixture)
     let client: PtrOrNull<"SSL_CTX"> = null
     try {
-      cert = readPem(fixture.certPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
-      key = readPem(fixture.keyPem, (bio) => native.PEM_read_bio_PrivateKey(bio, null, null, null))
-      ca = readPem(fixture.caPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
-      server = newContext(native.TLS_server_method())
-      client = newContext(native.TLS_client_method())
-      if (
-        native.SSL_CTX_use_certificate(server, cert) !== 1 || native.SSL_CTX_use_PrivateKey(server, key) !== 1 ||
-        native.SSL_CTX_check_private_key(server) !== 1
-      ) throw fail("cannot install the server certificate")
-      if (native.X509_STORE_add_cert(native.SSL_CTX_get_cert_store(client), ca) !== 1) {
-        throw fail("cannot add the CA to the client's store")
+      const ca = readPem(native, fixture.caPem, (bio) => native.PEM_read_bio_X509(bio, null, null, null))
+      try {
+        client = newContext(native, fixture, native.TLS_client_method())
+        if (native.X509_STORE_add_cert(native.SSL_CTX_get_cert_store(client), ca) !== 1) {
+          throw fail("cannot add the CA to the client's store")
+        }
+      } finally {
+        native.X509_free(ca) // the store holds its own reference
       }
       native.SSL_CTX_set_verify(client, SSL_VERIFY.PEER, null)
       const both = { client, server }
-      client = server = null // now owned by the column, freed by its close()
+      client = null // now owned by the column, freed by its close()
       return both
-    } finally {
-      // The contexts and the store hold their own references to the certificates and key.
-      if (cert !== null) native.X509_free(cert)
-      if (key !== null) native.EVP_PKEY_free(key)
-      if (ca !== null) native.X509_free(ca)
-      if (server !== null) native.SSL_CTX_free(server)
+    } catch (e) {
+      native.SSL_CTX_free(server)
       if (client !== null) native.SSL_CTX_free(client)
+      throw e
     }
   }
   const ctx = contexts()
