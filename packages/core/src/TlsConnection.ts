@@ -322,6 +322,7 @@ const resolveTimeouts = (options: DriverOptions): Timeouts => ({
  * @category models
  */
 export interface UnsafeAccepted {
+  /** Free everything the connection holds (close_notify first, if it is due); idempotent. */
   readonly release: () => void
 }
 
