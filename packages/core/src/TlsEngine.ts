@@ -138,9 +138,9 @@ export interface TlsEngine {
   readonly endInput: Effect.Effect<void, SslError>
   /**
    * All the ciphertext waiting for the peer, if any, in a buffer nobody else writes to (yours to
-   * keep). Outputs up to 64 KiB are views into shared 256 KiB slabs, as small Node `Buffer`s are
-   * views into a pool: its `byteOffset` may be non-zero, and one kept for long keeps its slab
-   * alive.
+   * keep). Outputs up to one record (16.5 KiB) are views into shared 64 KiB slabs, as small Node
+   * `Buffer`s are views into a pool: its `byteOffset` may be non-zero, and one kept for long
+   * keeps its slab alive.
    */
   readonly takeOutput: Effect.Effect<Option.Option<Uint8Array>, SslError>
   /**

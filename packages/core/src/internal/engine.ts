@@ -30,18 +30,22 @@ const KEEP_THRESHOLD = 4 * 1024
  */
 let sharedReadBuffer: Uint8Array | undefined
 
-/** Outputs are carved out of slabs this large (one allocation per slab, not per output)... */
-const OUTPUT_SLAB = 256 * 1024
-/** ...unless larger than this, which get a buffer of their own. */
-const OUTPUT_CARVED_UP_TO = 64 * 1024
+/**
+ * Outputs are carved out of slabs this large (one allocation per slab, not per output)... A
+ * chunk a transport still holds keeps its whole slab alive: a peer that stops reading pins the
+ * slabs of its queued chunks, so the slab stays small enough to bound that (a few records).
+ */
+const OUTPUT_SLAB = 64 * 1024
+/** ...unless larger than this (one full record with its overhead), which get a buffer of their own. */
+const OUTPUT_CARVED_UP_TO = 16 * 1024 + 512
 let outputSlab: Uint8Array | undefined
 let outputSlabUsed = 0
 
 /**
  * A buffer for `size` bytes of output: a view into the current slab. Outputs go to a transport,
  * which lets go of them once written; a slab is freed when none of its views is held any more
- * (an output kept for long keeps its slab, up to 256 KiB, alive, as a small Node `Buffer` keeps
- * its pool).
+ * (an output kept for long keeps its slab, 64 KiB, alive, as a small Node `Buffer` keeps its
+ * pool).
  */
 const carveOutput = (io: Io, size: number): Uint8Array => {
   if (size > OUTPUT_CARVED_UP_TO) return io.allocate(size)
