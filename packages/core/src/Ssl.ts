@@ -16,15 +16,14 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
-import * as HostName from "./HostName.js"
+import type * as HostName from "./HostName.js"
 import * as internal from "./internal/handles.js"
-import { contextLease, sessionLease, SslImpl, sslLease as leaseOf } from "./internal/handles.js"
+import { SslImpl, sslLease as leaseOf } from "./internal/handles.js"
 import { acquireLease, closeEarly, type Lease } from "./internal/lease.js"
 import { callSite } from "./internal/registry.js"
+import { sslAcquire } from "./internal/sslNew.js"
 import type { NativeRef, OpenSsl, SslSettings } from "./OpenSsl.js"
-import { capability } from "./OpenSsl.js"
 import type * as SslContext from "./SslContext.js"
-import { InvalidOptionError } from "./SslError.js"
 import type { SslError } from "./SslError.js"
 import type * as SslSession from "./SslSession.js"
 
@@ -125,19 +124,6 @@ export interface MakeOptions {
  */
 export const isSsl = (u: unknown): u is Ssl => u instanceof SslImpl
 
-const parsed = (host: string | HostName.HostName, option: string): HostName.HostName =>
-  typeof host === "string"
-    ? HostName.parseOrThrow(host, option)
-    : HostName.parseOrThrow(HostName.toString(host), option)
-
-const sniName = (host: string | HostName.DnsName): HostName.DnsName => {
-  const name = parsed(host, "hostName")
-  if (name._tag !== "DnsName") {
-    throw new InvalidOptionError({ option: "hostName", reason: "SNI carries DNS names, not IP addresses" })
-  }
-  return name
-}
-
 const wrap = (context: SslContext.SslContext) => (lease: Lease) => new SslImpl(lease, context) as Ssl<any>
 
 /**
@@ -151,39 +137,8 @@ export const make = (
   context: SslContext.SslContext,
   options?: MakeOptions
 ): Effect.Effect<Ssl<"Initial">, SslError, Scope.Scope> => {
-  const ctxLease = contextLease(context)
-  const openssl = ctxLease.openssl
-  const site = callSite()
-  return acquireLease(
-    openssl,
-    "SSL_new",
-    () => {
-      // Names are parsed before anything is allocated.
-      const hostName = options?.hostName === undefined ? undefined : sniName(options.hostName)
-      const verifyHost = options?.verifyHost === undefined ? undefined : parsed(options.verifyHost, "verifyHost")
-      const ref = openssl.handles.sslNew(ctxLease.unsafeRef("Ssl.make"))
-      try {
-        if (options?.role !== undefined) openssl.handles.sslSetRole(ref, options.role)
-        if (hostName !== undefined) openssl.handles.sslSetHostName(ref, hostName)
-        if (verifyHost !== undefined) openssl.handles.sslSetVerifyHost(ref, verifyHost)
-        if (options?.session !== undefined) {
-          // The same context object, not just the same id: ids are per binding, and a session of
-          // another binding's context must never reach this one.
-          if (contextLease(options.session.context) !== ctxLease) {
-            throw new InvalidOptionError({ option: "session", reason: "the session belongs to another context" })
-          }
-          capability(openssl, "sessions", "Ssl.make").set(ref, sessionLease(options.session).unsafeRef("Ssl.make"))
-        }
-      } catch (e) {
-        openssl.handles.sslFree(ref)
-        throw e
-      }
-      return ref
-    },
-    (ref) => openssl.handles.sslFree(ref),
-    wrap(context),
-    site
-  )
+  const { acquire, free, openssl } = sslAcquire(context, options, "Ssl.make")
+  return acquireLease(openssl, "SSL_new", acquire, free, wrap(context), callSite())
 }
 
 /**

@@ -23,10 +23,11 @@ import * as Stream from "effect/Stream"
 import * as HostName from "./HostName.js"
 import { Driver } from "./internal/driver.js"
 import { type Engine, unsafeAttach } from "./internal/engine.js"
-import { contextLease, SslImpl } from "./internal/handles.js"
+import { SslImpl } from "./internal/handles.js"
 import { unsafeAddRelease, unsafeHold, unsafeLeaseGroup } from "./internal/lease.js"
 import { toSslError } from "./internal/native.js"
 import { callSite } from "./internal/registry.js"
+import { sslAcquire } from "./internal/sslNew.js"
 import * as OptionCheck from "./OptionCheck.js"
 import * as Ssl from "./Ssl.js"
 import type { SslContext } from "./SslContext.js"
@@ -347,46 +348,35 @@ export const unsafeAccept = (
   done: (result: Either.Either<TlsConnection, TlsConnectionError>) => void
 ): UnsafeAccepted => {
   const group = unsafeLeaseGroup()
-  const release = { release: () => group.releaseAll() }
+  const accepted: UnsafeAccepted = { release: () => group.releaseAll() }
   let driver: Driver
   let handshakeTimeout: Duration.Duration
   try {
     const timeouts = resolveTimeouts(options)
     handshakeTimeout = timeouts.handshakeTimeout
-    const contextHeld = contextLease(context)
-    const openssl = contextHeld.openssl
-    const ssl = new SslImpl(
-      unsafeHold(
-        group,
-        openssl,
-        "SSL_new",
-        () => openssl.handles.sslNew(contextHeld.unsafeRef("TlsConnection.unsafeAccept")),
-        (ref) => openssl.handles.sslFree(ref),
-        callSite()
-      ),
-      context
-    )
+    const { acquire, free, openssl } = sslAcquire(context, { role: "server" }, "TlsConnection.unsafeAccept")
+    const ssl = new SslImpl(unsafeHold(group, openssl, "SSL_new", acquire, free, callSite()), context)
     const engine = unsafeAttach(ssl, serverEngineOptions(options), runtime)
     unsafeAddRelease(group, () => {
       engine.detach()
       // Nobody waits for ClientHello work any more: stop it.
       engine.pendingHello?.unsafeInterruptAsFork(FiberId.none)
     })
-    engine.claimDriver()
+    engine.claimDriver() // a fresh engine: this driver is its one (a later `over` on it is refused)
     driver = new Driver(engine, transport, timeouts.closeTimeout, timeouts.idleTimeout)
     // Released first (the list runs in reverse): close_notify goes out while the engine lives.
     unsafeAddRelease(group, () => driver.dispose())
   } catch (e) {
     group.releaseAll()
     done(Either.left(e instanceof InvalidOptionError ? e : toSslError("TlsConnection.unsafeAccept", e)))
-    return release
+    return accepted
   }
   driver.start()
   driver.onHandshake(
     handshakeTimeout,
     (failure) => done(failure === undefined ? Either.right(connectionOf(driver)) : Either.left(failure))
   )
-  return release
+  return accepted
 }
 
 const connectionOf = (driver: Driver): TlsConnection => {

@@ -143,8 +143,8 @@ export const listen = (
     const open = new Set<() => void>()
     let onEmpty: (() => void) | undefined
 
+    // Sockets come with no-delay set: the listener's server sets it on every accepted socket.
     const serveSocket = (socket: net.Socket) => {
-      socket.setNoDelay(true)
       let duplex: TlsDuplex | undefined
       // Known once `unsafeAccept` returned: `finish` may run before, from within it.
       let accepted: TlsConnection.UnsafeAccepted | undefined = undefined
