@@ -37,7 +37,7 @@ import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import { Duplex } from "node:stream"
 import { acquireSyncRelease } from "./internal/scoped.js"
-import { closeGracefully, DEFAULT_LINGER, streamPushTransport } from "./internal/streamTransport.js"
+import { closeGracefully, lingerOf, streamPushTransport } from "./internal/streamTransport.js"
 import { listenTcp } from "./internal/tcpListener.js"
 import type * as NodeTransport from "./NodeTransport.js"
 
@@ -132,7 +132,7 @@ export const listen = (
   Effect.gen(function*() {
     const accept = options.accept ?? {}
     const duplexOptions = options.duplex ?? {}
-    const linger = yield* OptionCheck.check(() => OptionCheck.duration("linger", options.linger, DEFAULT_LINGER))
+    const linger = yield* OptionCheck.check(() => lingerOf(options.linger))
     const tcp = yield* listenTcp(options)
     const runtime = yield* Effect.runtime<never>()
     // What runs as an Effect (onConnectionError, a report of a defect): fibers of the scope.

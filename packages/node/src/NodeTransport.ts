@@ -12,16 +12,18 @@
  *
  * @since 0.1.0
  */
+import * as OptionCheck from "@effect-openssl/core/OptionCheck"
+import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import type { Transport } from "@effect-openssl/core/Transport"
 import { TransportError } from "@effect-openssl/core/Transport"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
 import { acquireSyncRelease } from "./internal/scoped.js"
-import { closeGracefully, DEFAULT_LINGER, streamTransport } from "./internal/streamTransport.js"
+import { closeGracefully, lingerOf, streamTransport } from "./internal/streamTransport.js"
 import { listenTcp } from "./internal/tcpListener.js"
 
 /**
@@ -33,7 +35,8 @@ import { listenTcp } from "./internal/tcpListener.js"
 export interface Options {
   /**
    * How long a closed transport keeps reading (and dropping) what the peer still sends before it
-   * is destroyed. Default 2 seconds.
+   * is destroyed. Default 2 seconds; anything but a positive duration is an `InvalidOptionError`
+   * before any stream is touched.
    */
   readonly linger?: Duration.DurationInput | undefined
 }
@@ -41,21 +44,29 @@ export interface Options {
 /**
  * A transport over a Duplex stream, closed gracefully when the scope closes (see the module
  * note). A `net.Socket` gets `setNoDelay(true)`: output is already gathered into one write per
- * step, and Nagle's algorithm would hold back small records such as an alert.
+ * step, and Nagle's algorithm would hold back small records such as an alert. An invalid
+ * `linger` fails with `InvalidOptionError` and leaves the stream as it was.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromDuplex = (stream: Duplex, options: Options = {}): Effect.Effect<Transport, never, Scope.Scope> =>
+export const fromDuplex = (
+  stream: Duplex,
+  options: Options = {}
+): Effect.Effect<Transport, InvalidOptionError, Scope.Scope> =>
+  Effect.flatMap(checkLinger(options), (linger) => duplexTransport(stream, linger))
+
+const checkLinger = (options: Options): Effect.Effect<Duration.Duration, InvalidOptionError> =>
+  OptionCheck.check(() => lingerOf(options.linger))
+
+/** `fromDuplex` with the linger already checked: what a listener runs per connection. */
+const duplexTransport = (stream: Duplex, linger: Duration.Duration): Effect.Effect<Transport, never, Scope.Scope> =>
   acquireSyncRelease(
     () => {
       if (stream instanceof net.Socket) stream.setNoDelay(true)
       return streamTransport(stream)
     },
-    () =>
-      Effect.sync(() =>
-        closeGracefully(stream, options.linger === undefined ? DEFAULT_LINGER : Duration.decode(options.linger))
-      )
+    () => Effect.sync(() => closeGracefully(stream, linger))
   )
 
 /**
@@ -66,20 +77,21 @@ export const fromDuplex = (stream: Duplex, options: Options = {}): Effect.Effect
  */
 export const connectTcp = (
   options: { readonly host: string; readonly port: number } & Options
-): Effect.Effect<Transport, TransportError, Scope.Scope> =>
-  Effect.flatMap(
-    Effect.async<net.Socket, TransportError>((resume) => {
-      const socket = net.connect({ host: options.host, port: options.port })
-      const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
-      socket.once("error", onError)
-      socket.once("connect", () => {
-        socket.off("error", onError)
-        resume(Effect.succeed(socket))
-      })
-      return Effect.sync(() => socket.destroy())
-    }),
-    (socket) => fromDuplex(socket, options)
-  )
+): Effect.Effect<Transport, TransportError | InvalidOptionError, Scope.Scope> =>
+  Effect.flatMap(checkLinger(options), (linger) =>
+    Effect.flatMap(
+      Effect.async<net.Socket, TransportError>((resume) => {
+        const socket = net.connect({ host: options.host, port: options.port })
+        const onError = (cause: Error) => resume(Effect.fail(new TransportError({ reason: "Failed", cause })))
+        socket.once("error", onError)
+        socket.once("connect", () => {
+          socket.off("error", onError)
+          resume(Effect.succeed(socket))
+        })
+        return Effect.sync(() => socket.destroy())
+      }),
+      (socket) => duplexTransport(socket, linger)
+    ))
 
 /**
  * A TCP listener whose connections are transports.
@@ -135,31 +147,35 @@ export interface ListenOptions extends Options {
  * ```
  *
  * Listening stops when the scope closes, after the connections being handled were closed. A
- * failure to listen (a busy port) is a `TransportError`.
+ * failure to listen (a busy port) is a `TransportError`; an invalid `linger`, an
+ * `InvalidOptionError` before anything listens.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const listen = (options: ListenOptions = {}): Effect.Effect<Listener, TransportError, Scope.Scope> =>
-  Effect.map(listenTcp(options), (tcp) => ({
-    address: tcp.address,
-    run: <A, E, R>(
-      handler: (transport: Transport) => Effect.Effect<A, E, R | Scope.Scope>
-    ): Effect.Effect<never, never, R> =>
-      Effect.scoped(Effect.gen(function*() {
-        const connections = yield* FiberSet.make()
-        const runFork = yield* FiberSet.runtime(connections)<R>()
-        return yield* Effect.async<never>(() => {
-          tcp.serve((socket) => {
-            runFork(
-              Effect.flatMap(fromDuplex(socket, options), handler).pipe(
-                Effect.scoped,
-                Effect.catchAllCause((cause) => Effect.logDebug("connection ended with a failure", cause))
+export const listen = (
+  options: ListenOptions = {}
+): Effect.Effect<Listener, TransportError | InvalidOptionError, Scope.Scope> =>
+  Effect.flatMap(checkLinger(options), (linger) =>
+    Effect.map(listenTcp(options), (tcp) => ({
+      address: tcp.address,
+      run: <A, E, R>(
+        handler: (transport: Transport) => Effect.Effect<A, E, R | Scope.Scope>
+      ): Effect.Effect<never, never, R> =>
+        Effect.scoped(Effect.gen(function*() {
+          const connections = yield* FiberSet.make()
+          const runFork = yield* FiberSet.runtime(connections)<R>()
+          return yield* Effect.async<never>(() => {
+            tcp.serve((socket) => {
+              runFork(
+                Effect.flatMap(duplexTransport(socket, linger), handler).pipe(
+                  Effect.scoped,
+                  Effect.catchAllCause((cause) => Effect.logDebug("connection ended with a failure", cause))
+                )
               )
-            )
+            })
+            return Effect.sync(() => tcp.serve(undefined))
           })
-          return Effect.sync(() => tcp.serve(undefined))
-        })
-      })),
-    stop: tcp.stop
-  }))
+        })),
+      stop: tcp.stop
+    })))

@@ -1,6 +1,7 @@
 import * as SslContext from "@effect-openssl/core/SslContext"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
 import { assert, layer } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -48,6 +49,40 @@ layer(LiveOpenSsl, { excludeTestServices: true })("NodeTransport", (it) => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(NodeTransport.connectTcp({ host: "127.0.0.1", port: 1 }))
       assert.strictEqual(error._tag, "TransportError")
+    }))
+
+  it.scoped("an invalid linger is an InvalidOptionError before any stream or socket is touched", () =>
+    Effect.gen(function*() {
+      const lingerError = (error: { readonly _tag: string; readonly option?: string }) => {
+        assert.strictEqual(error._tag, "InvalidOptionError")
+        assert.strictEqual(error.option, "linger")
+      }
+      // fromDuplex: the stream is left as it was (not ended, not destroyed, no listener added).
+      const stream = new PassThrough()
+      // As a program without types could pass them.
+      const invalid = [-1, 0, "soon", Infinity] as ReadonlyArray<Duration.DurationInput>
+      for (const linger of invalid) {
+        lingerError(yield* Effect.flip(NodeTransport.fromDuplex(stream, { linger })))
+      }
+      assert.isFalse(stream.destroyed)
+      assert.isFalse(stream.writableEnded)
+      assert.strictEqual(stream.listenerCount("data"), 0)
+      // connectTcp: no connection is made (the server sees none).
+      const server = yield* nodeTlsEcho
+      let accepted = 0
+      server.on("connection", () => accepted++)
+      lingerError(yield* Effect.flip(NodeTransport.connectTcp({ host: "127.0.0.1", port: server.port, linger: -1 })))
+      // listen: nothing is bound, so no listener's run ever fails per connection instead.
+      lingerError(
+        yield* Effect.flip(NodeTransport.listen({ host: "127.0.0.1", linger: "never" as Duration.DurationInput }))
+      )
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(accepted, 0)
+      // A valid one still works end to end.
+      const transport = yield* NodeTransport.connectTcp({ host: "127.0.0.1", port: server.port, linger: "100 millis" })
+      const context = yield* SslContext.make(clientOptions)
+      const conn = yield* TlsConnection.connect(transport, context, { hostName: "localhost" })
+      assert.strictEqual((yield* conn.info).protocol, "TLSv1.3")
     }))
 
   it.scoped("concurrent receives each take a chunk of their own: none lost, none replaced, all see the end", () =>

@@ -2,6 +2,7 @@
  * The stream side of `NodeTransport`: a `Transport` over a Node `Duplex`, and the graceful close
  * every stream transport gets (see the module note of `NodeTransport`).
  */
+import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import type { PushSink, PushTransport, Transport } from "@effect-openssl/core/Transport"
 import { TransportError } from "@effect-openssl/core/Transport"
 import * as Duration from "effect/Duration"
@@ -10,7 +11,11 @@ import * as Option from "effect/Option"
 import type { Duplex } from "node:stream"
 
 /** Decoded once: `fromDuplex` runs per connection. */
-export const DEFAULT_LINGER = Duration.seconds(2)
+const DEFAULT_LINGER = Duration.seconds(2)
+
+/** The `linger` option of every stream transport, checked (throws `InvalidOptionError`). */
+export const lingerOf = (linger: Duration.DurationInput | undefined): Duration.Duration =>
+  OptionCheck.duration("linger", linger, DEFAULT_LINGER)
 
 /** End the sending side, drop what still comes for `linger`, then destroy. */
 export const closeGracefully = (stream: Duplex, linger: Duration.Duration): void => {

@@ -169,7 +169,13 @@ const run = (options: {
     })
 
     const transport = yield* NodeTransport.connectTcp({ host, port }).pipe(
-      Effect.mapError((error) => failure(`cannot connect to ${options.target}: ${transportReason(error)}`))
+      Effect.mapError((error) =>
+        failure(
+          `cannot connect to ${options.target}: ${
+            error._tag === "TransportError" ? transportReason(error) : error.message
+          }`
+        )
+      )
     )
     let firstFailure: VerifyStep | undefined
     const conn = yield* TlsConnection.connect(transport, context, {
