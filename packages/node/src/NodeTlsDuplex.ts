@@ -23,7 +23,6 @@
  *
  * @since 0.1.0
  */
-import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import type { SslContext } from "@effect-openssl/core/SslContext"
 import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as TlsConnection from "@effect-openssl/core/TlsConnection"
@@ -37,7 +36,7 @@ import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import { Duplex } from "node:stream"
 import { acquireSyncRelease } from "./internal/scoped.js"
-import { closeGracefully, lingerOf, streamPushTransport } from "./internal/streamTransport.js"
+import { checkLinger, closeGracefully, streamPushTransport } from "./internal/streamTransport.js"
 import { listenTcp } from "./internal/tcpListener.js"
 import type * as NodeTransport from "./NodeTransport.js"
 
@@ -132,7 +131,7 @@ export const listen = (
   Effect.gen(function*() {
     const accept = options.accept ?? {}
     const duplexOptions = options.duplex ?? {}
-    const linger = yield* OptionCheck.check(() => lingerOf(options.linger))
+    const linger = yield* checkLinger(options.linger)
     const tcp = yield* listenTcp(options)
     const runtime = yield* Effect.runtime<never>()
     // What runs as an Effect (onConnectionError, a report of a defect): fibers of the scope.

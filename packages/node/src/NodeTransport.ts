@@ -12,7 +12,6 @@
  *
  * @since 0.1.0
  */
-import * as OptionCheck from "@effect-openssl/core/OptionCheck"
 import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import type { Transport } from "@effect-openssl/core/Transport"
 import { TransportError } from "@effect-openssl/core/Transport"
@@ -23,7 +22,7 @@ import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import type { Duplex } from "node:stream"
 import { acquireSyncRelease } from "./internal/scoped.js"
-import { closeGracefully, lingerOf, streamTransport } from "./internal/streamTransport.js"
+import { checkLinger, closeGracefully, streamTransport } from "./internal/streamTransport.js"
 import { listenTcp } from "./internal/tcpListener.js"
 
 /**
@@ -54,10 +53,7 @@ export const fromDuplex = (
   stream: Duplex,
   options: Options = {}
 ): Effect.Effect<Transport, InvalidOptionError, Scope.Scope> =>
-  Effect.flatMap(checkLinger(options), (linger) => duplexTransport(stream, linger))
-
-const checkLinger = (options: Options): Effect.Effect<Duration.Duration, InvalidOptionError> =>
-  OptionCheck.check(() => lingerOf(options.linger))
+  Effect.flatMap(checkLinger(options.linger), (linger) => duplexTransport(stream, linger))
 
 /** `fromDuplex` with the linger already checked: what a listener runs per connection. */
 const duplexTransport = (stream: Duplex, linger: Duration.Duration): Effect.Effect<Transport, never, Scope.Scope> =>
@@ -78,7 +74,7 @@ const duplexTransport = (stream: Duplex, linger: Duration.Duration): Effect.Effe
 export const connectTcp = (
   options: { readonly host: string; readonly port: number } & Options
 ): Effect.Effect<Transport, TransportError | InvalidOptionError, Scope.Scope> =>
-  Effect.flatMap(checkLinger(options), (linger) =>
+  Effect.flatMap(checkLinger(options.linger), (linger) =>
     Effect.flatMap(
       Effect.async<net.Socket, TransportError>((resume) => {
         const socket = net.connect({ host: options.host, port: options.port })
@@ -156,7 +152,7 @@ export interface ListenOptions extends Options {
 export const listen = (
   options: ListenOptions = {}
 ): Effect.Effect<Listener, TransportError | InvalidOptionError, Scope.Scope> =>
-  Effect.flatMap(checkLinger(options), (linger) =>
+  Effect.flatMap(checkLinger(options.linger), (linger) =>
     Effect.map(listenTcp(options), (tcp) => ({
       address: tcp.address,
       run: <A, E, R>(

@@ -3,6 +3,7 @@
  * every stream transport gets (see the module note of `NodeTransport`).
  */
 import * as OptionCheck from "@effect-openssl/core/OptionCheck"
+import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import type { PushSink, PushTransport, Transport } from "@effect-openssl/core/Transport"
 import { TransportError } from "@effect-openssl/core/Transport"
 import * as Duration from "effect/Duration"
@@ -13,9 +14,11 @@ import type { Duplex } from "node:stream"
 /** Decoded once: `fromDuplex` runs per connection. */
 const DEFAULT_LINGER = Duration.seconds(2)
 
-/** The `linger` option of every stream transport, checked (throws `InvalidOptionError`). */
-export const lingerOf = (linger: Duration.DurationInput | undefined): Duration.Duration =>
-  OptionCheck.duration("linger", linger, DEFAULT_LINGER)
+/** The `linger` option of every stream transport, checked once, before any stream is touched. */
+export const checkLinger = (
+  linger: Duration.DurationInput | undefined
+): Effect.Effect<Duration.Duration, InvalidOptionError> =>
+  OptionCheck.check(() => OptionCheck.duration("linger", linger, DEFAULT_LINGER))
 
 /** End the sending side, drop what still comes for `linger`, then destroy. */
 export const closeGracefully = (stream: Duplex, linger: Duration.Duration): void => {

@@ -22,7 +22,8 @@ export interface TcpListener {
 export const listenTcp = (options: ListenOptions): Effect.Effect<TcpListener, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const pending: Array<net.Socket> = []
-    let onConnection: (socket: net.Socket) => void = (socket) => pending.push(socket)
+    const hold = (socket: net.Socket) => void pending.push(socket)
+    let onConnection: (socket: net.Socket) => void = hold
     const tcp = net.createServer({ noDelay: true }, (socket) => onConnection(socket))
     if (options.maxConnections !== undefined) tcp.maxConnections = options.maxConnections
     const onRefused = options.onRefused
@@ -47,7 +48,7 @@ export const listenTcp = (options: ListenOptions): Effect.Effect<TcpListener, Tr
       address: tcp.address() as net.AddressInfo,
       serve: (onSocket) => {
         if (onSocket === undefined) {
-          onConnection = (socket) => pending.push(socket)
+          onConnection = hold
           return
         }
         onConnection = onSocket
