@@ -1,7 +1,7 @@
 /**
  * A server's certificates as a service: a default certificate, more certificates chosen by
  * SNI name, and reloads without restart. Server layers require it and call `acceptOptions`
- * (or `accept`) once per connection.
+ * (or `accept`, or, serving from callbacks, `unsafeAcceptOptions`) once per connection.
  *
  * - **Built at layer build time.** Every certificate, key and trust file is read and every
  *   context made before the layer is up: a missing certificate, an unreadable file, a key that
@@ -89,6 +89,12 @@ export interface ServerContext {
    * One call per connection.
    */
   readonly acceptOptions: Effect.Effect<ConnectionOptions, never, Scope.Scope>
+  /**
+   * `acceptOptions` for a server that accepts from callbacks, with no scope per connection
+   * (`TlsConnection.unsafeAccept`): the current set, held until `release` is called. Call it
+   * once the connection is done with, whichever way it ended.
+   */
+  readonly unsafeAcceptOptions: () => HeldConnectionOptions
   /**
    * Read the certificates, keys and trust again and put the new set in service (or keep the
    * current one when nothing changed). A set that fails to build fails with its typed error
@@ -223,6 +229,17 @@ export interface ConnectionOptions {
   readonly set: CertificateSet
 }
 
+/**
+ * `ConnectionOptions` held by a caller without a scope (`unsafeAcceptOptions`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeldConnectionOptions extends ConnectionOptions {
+  /** Let go of the set: its contexts are released once nothing holds it. Idempotent. */
+  readonly release: () => void
+}
+
 const policies: ReadonlyArray<UnknownNamePolicy> = ["default", "refuse"]
 
 /** Whether any certificate, key or trust option names a file. */
@@ -302,13 +319,28 @@ export const make = (
       yield* Effect.forkScoped(watch(filesOf(material), debounce, inBackground("watch")))
     }
 
+    const unsafeAcceptOptions = (): HeldConnectionOptions => {
+      const held = store.hold()
+      let released = false
+      return {
+        context: held.context,
+        sni: held.sni,
+        set: held.set,
+        release: () => {
+          if (released) return
+          released = true
+          held.release()
+        }
+      }
+    }
     const acceptOptions: Effect.Effect<ConnectionOptions, never, Scope.Scope> = Effect.orDie(
-      acquireSync("ServerContext.acceptOptions", () => store.hold(), (held) => held.release())
+      acquireSync("ServerContext.acceptOptions", unsafeAcceptOptions, (held) => held.release())
     )
     return {
       [TypeId]: TypeId,
       current: Effect.sync(() => store.current.set),
       acceptOptions,
+      unsafeAcceptOptions,
       reload: store.reload
     }
   })

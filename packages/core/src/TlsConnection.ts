@@ -105,6 +105,8 @@ export interface UnsafeConnection {
   readonly closeWrite: (done: (error: TlsConnectionError | undefined) => void) => void
   /** TLS bytes received and sent so far (records on the wire). */
   readonly traffic: () => { readonly received: number; readonly sent: number }
+  /** `info`, synchronously (throws its `SslError`: a released handle). */
+  readonly info: () => TlsInfo
 }
 
 /**
@@ -413,7 +415,8 @@ const connectionOf = (driver: Driver): TlsConnection => {
       subscribe: (consumer) => driver.subscribe(consumer),
       write: (data, done) => driver.unsafeWrite(data, done),
       closeWrite: (done) => driver.unsafeCloseWrite(done),
-      traffic: () => driver.traffic
+      traffic: () => driver.traffic,
+      info: () => engine.unsafeInfo()
     }
   }
 }

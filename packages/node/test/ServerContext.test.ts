@@ -505,6 +505,36 @@ layer(Env, { excludeTestServices: true })("ServerContext", (it) => {
         assert.strictEqual(freesOf(frees, firstId), 1)
       })))
 
+    it.effect("unsafeAcceptOptions holds the set across a rotation until the last holder releases it; a release counts once", () =>
+      LeakCheck.check(Effect.gen(function*() {
+        const frees = yield* recordFrees
+        const pki = yield* sniPki
+        const files = yield* certificateFiles(pki.fallback)
+        const server = yield* ServerContext.make({ certificate: { chainFile: files.chain, keyFile: files.key } })
+        const held = server.unsafeAcceptOptions()
+        const other = server.unsafeAcceptOptions()
+        const first = yield* server.current
+        assert.strictEqual(held.set, first)
+        assert.strictEqual(held.context, first.default.context)
+        const firstId = yield* idOf(first.default.context)
+
+        yield* overwrite(files, yield* pki.issue(["localhost"]))
+        assert.strictEqual((yield* server.reload).generation, 2)
+        // Out of service, still held.
+        assert.isFalse(SslContext.isReleased(first.default.context))
+        assert.strictEqual(freesOf(frees, firstId), 0)
+
+        held.release()
+        held.release() // does nothing: it let go of the set once, and `other` still holds it
+        assert.isFalse(SslContext.isReleased(first.default.context))
+        assert.strictEqual(freesOf(frees, firstId), 0)
+        other.release()
+        assert.isTrue(SslContext.isReleased(first.default.context))
+        assert.strictEqual(freesOf(frees, firstId), 1)
+        // The set in service is untouched.
+        assert.isFalse(SslContext.isReleased((yield* server.current).default.context))
+      })))
+
     it.effect("sessions resume across a reload that changed nothing; after a rotation the client does a full handshake", () =>
       LeakCheck.check(Effect.gen(function*() {
         const pki = yield* sniPki
