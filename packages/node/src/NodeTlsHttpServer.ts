@@ -21,8 +21,10 @@
  * ```
  *
  * The limits of `NodeTlsSocketServer` apply (handshake and idle timeouts, connections and
- * handshakes at once), with `node:http`'s own request and header timeouts. When the layer's
- * scope closes the server stops accepting, closes idle keep-alive connections (close_notify),
+ * handshakes at once), with `node:http`'s own request and header timeouts. Connections are
+ * served from callbacks, with no fiber of their own (only the app's handler runs as an Effect,
+ * per request). When the layer's scope closes the server stops accepting, closes the
+ * connections still in their handshake and idle keep-alive connections (close_notify),
  * lets requests in flight finish (HTTP/2 sessions get a GOAWAY) for up to `drainTimeout`, then
  * closes the rest.
  *
@@ -44,8 +46,8 @@ import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import type * as net from "node:net"
+import { TlsDuplex } from "./internal/tlsDuplex.js"
 import * as TlsServer from "./internal/tlsServer.js"
-import * as NodeTlsDuplex from "./NodeTlsDuplex.js"
 
 /**
  * Where to listen, limits, graceful shutdown, the callbacks of each connection, and the options
@@ -129,10 +131,10 @@ class TlsHttpServer extends http.Server {
 
   override listen(...args: Array<unknown>): this {
     const callback = args.find((arg) => typeof arg === "function") as (() => void) | undefined
-    this.#fiber = this.runFork(this.tls.run<never, never>({
-      handle: (connection) => this.#serve(connection),
-      drain: () => Effect.sync(() => this.#drain()),
-      force: Effect.sync(() => this.#force())
+    this.#fiber = this.runFork(this.tls.run({
+      serve: (connection, done) => this.#serve(connection, done),
+      drain: () => this.#drain(),
+      force: () => this.#force()
     }))
     // node:http starts checking request and header timeouts when its server is listening.
     process.nextTick(() => {
@@ -157,14 +159,24 @@ class TlsHttpServer extends http.Server {
     return this
   }
 
-  /** One connection: to HTTP/2 or HTTP/1.1 by its ALPN protocol, served until its stream closes. */
-  #serve(connection: TlsConnection.TlsConnection): Effect.Effect<void, never, Scope.Scope> {
-    return Effect.flatMap(connection.info, (info) =>
-      Effect.flatMap(NodeTlsDuplex.make(connection), (duplex) => {
-        const target = info.alpnProtocol === "h2" ? this.#http2 : this
-        target.emit("connection", duplex)
-        return NodeTlsDuplex.awaitClose(duplex)
-      })).pipe(Effect.catchAll(() => Effect.void))
+  /**
+   * One connection: to HTTP/2 or HTTP/1.1 by its ALPN protocol, served until its stream closes,
+   * all from callbacks (no fiber per connection).
+   */
+  #serve(connection: TlsConnection.TlsConnection, done: () => void): void {
+    let alpnProtocol: string | undefined
+    try {
+      alpnProtocol = connection.unsafe.info().alpnProtocol
+    } catch {
+      return done() // released under us: nothing to serve
+    }
+    const duplex = new TlsDuplex(connection, {})
+    duplex.once("close", done)
+    try {
+      ;(alpnProtocol === "h2" ? this.#http2 : this).emit("connection", duplex)
+    } catch {
+      duplex.destroy()
+    }
   }
 
   /** Shutdown began: idle keep-alive connections close, HTTP/2 sessions get a GOAWAY. */

@@ -20,9 +20,11 @@
  *
  * Limits are on by default (handshake and idle timeouts, connections and handshakes at once,
  * see `ServeOptions`), handshakes and connections are counted in `TlsMetrics`, and each accept
- * runs in an `effect_openssl.accept` span. When the layer's scope closes the server stops
- * accepting, sends close_notify on every connection, waits up to `drainTimeout` for them to
- * end, then closes the rest.
+ * runs in an `effect_openssl.accept` span. A connection gets a fiber (its handler's) only once
+ * its handshake is done: until then it is served from its socket's callbacks. When the layer's
+ * scope closes the server stops accepting, closes the connections still in their handshake,
+ * sends close_notify on every other connection, waits up to `drainTimeout` for them to end,
+ * then closes the rest (their handlers are interrupted).
  *
  * @since 0.1.0
  */
@@ -30,8 +32,10 @@ import type { ServerContext } from "@effect-openssl/core/ServerContext"
 import type { InvalidOptionError } from "@effect-openssl/core/SslError"
 import * as TlsSocket from "@effect-openssl/core/TlsSocket"
 import type { TransportError } from "@effect-openssl/core/Transport"
+import type * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TlsServer from "./internal/tlsServer.js"
@@ -57,8 +61,20 @@ export const make = (
   Effect.map(TlsServer.make(options), (server) =>
     SocketServer.SocketServer.of({
       address: { _tag: "TcpAddress", hostname: server.address.address, port: server.address.port },
-      run: (handler) =>
-        server.run({ handle: (connection) => Effect.asVoid(handler(TlsSocket.fromConnection(connection))) })
+      run: <R, E, _>(handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>) =>
+        Effect.scoped(Effect.flatMap(FiberSet.makeRuntime<R>(), (runFork) =>
+          // Each connection's handler is a fiber of the run, from its handshake on; fibers
+          // still running once the server has shut down (see `drainTimeout`) are interrupted.
+          server.run({
+            serve: (connection, done) => {
+              runFork(
+                Effect.scoped(handler(TlsSocket.fromConnection(connection))).pipe(
+                  Effect.catchAllCause((cause) => Effect.logDebug("connection ended with a failure", cause)),
+                  Effect.ensuring(Effect.sync(done))
+                )
+              )
+            }
+          })))
     }))
 
 /**

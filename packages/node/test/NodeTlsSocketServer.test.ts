@@ -5,6 +5,7 @@
  * bounded), graceful shutdown, metrics and spans.
  */
 import * as ServerContext from "@effect-openssl/core/ServerContext"
+import * as SslContext from "@effect-openssl/core/SslContext"
 import * as TlsMetrics from "@effect-openssl/core/TlsMetrics"
 import * as TlsSocket from "@effect-openssl/core/TlsSocket"
 import type * as Socket from "@effect/platform/Socket"
@@ -22,6 +23,7 @@ import * as net from "node:net"
 import * as TestPki from "../../test/src/TestPki.js"
 import * as NodeTlsSocketServer from "../src/NodeTlsSocketServer.js"
 import { nodeTlsConnect, socketEnd } from "./peers.js"
+import { certificateFiles, overwrite, sniPki } from "./serverCertificates.js"
 import { LiveOpenSsl } from "./util.js"
 
 /** Echo every chunk back. */
@@ -53,7 +55,11 @@ const serve = <E>(
     yield* Effect.forkIn(server.run(handler), scope)
     assert.strictEqual(server.address._tag, "TcpAddress")
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-    return { pki, port, scope }
+    const certificates = {
+      current: Effect.provide(ServerContext.current, services),
+      reload: Effect.provide(ServerContext.reload, services)
+    }
+    return { pki, port, scope, certificates }
   })
 
 const client = (port: number, ca: string) => nodeTlsConnect(port, { servername: "localhost", ca })
@@ -123,6 +129,54 @@ layer(LiveOpenSsl, { excludeTestServices: true })("NodeTlsSocketServer", (it) =>
       assert.isBelow(Date.now() - started, 3000)
       const failures = yield* counter(TlsMetrics.handshakes, { outcome: "failure", reason: "Timeout" })
       assert.isAtLeast(failures, 2)
+    }))
+
+  it.scoped("beyond maxHandshakes a connection waits for a slot, its handshake timeout running from arrival; served once one frees", () =>
+    Effect.gen(function*() {
+      const { pki, port } = yield* serve(echo, { maxHandshakes: 1, handshakeTimeout: "600 millis" })
+      const timeoutsBefore = yield* counter(TlsMetrics.handshakes, { outcome: "failure", reason: "Timeout" })
+      // Holds the one slot until its timeout.
+      const holder = yield* rawConnect(port, new Uint8Array(0))
+      const arrived = Date.now()
+      // Waits behind it, and its own timeout (from arrival) ends it without a slot ever freeing for it in time.
+      const waiting = yield* rawConnect(port, new Uint8Array(0))
+      let waitingEndedAt = Number.POSITIVE_INFINITY
+      waiting.once("close", () => (waitingEndedAt = Date.now() - arrived))
+      yield* Effect.sleep("300 millis")
+      // Waits too; gets the slot the holder frees, with time left to finish its handshake.
+      const served = yield* client(port, pki.trust)
+      const servedAt = Date.now() - arrived
+      served.socket.write("after the wait\n")
+      yield* served.waitFor(/after the wait/)
+      yield* socketEnd(holder)
+      yield* socketEnd(waiting)
+      // Both waited for the holder's timeout (600 ms), not for the other's after it (1200 ms).
+      assert.isAtLeast(waitingEndedAt, 500)
+      assert.isBelow(waitingEndedAt, 1000)
+      assert.isAtLeast(servedAt, 500)
+      assert.isBelow(servedAt, 1000)
+      const timeouts = yield* counter(TlsMetrics.handshakes, { outcome: "failure", reason: "Timeout" })
+      assert.strictEqual(timeouts - timeoutsBefore, 2)
+    }))
+
+  it.scoped("shutdown lets go of connections still handshaking or waiting for a slot at once, not at their timeout", () =>
+    Effect.gen(function*() {
+      const told: Array<string> = []
+      const { port, scope } = yield* serve(echo, {
+        maxHandshakes: 1,
+        handshakeTimeout: "30 seconds",
+        onHandshakeError: (error) =>
+          Effect.sync(() => told.push(`${error._tag} ${"reason" in error ? error.reason : ""}`))
+      })
+      const handshaking = yield* rawConnect(port, new Uint8Array([0x16, 0x03, 0x01]))
+      const waiting = yield* rawConnect(port, new Uint8Array(0))
+      yield* Effect.sleep("100 millis")
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      yield* socketEnd(handshaking)
+      yield* socketEnd(waiting)
+      assert.isBelow(Date.now() - started, 2000)
+      assert.deepStrictEqual(told, ["TlsError Closed", "TlsError Closed"])
     }))
 
   it.scoped("onHandshakeError is told of each failed handshake with its typed error: garbage, a timeout", () =>
@@ -229,7 +283,35 @@ layer(LiveOpenSsl, { excludeTestServices: true })("NodeTlsSocketServer", (it) =>
       assert.strictEqual(refused._tag, "Left")
     }))
 
-  it.scoped("metrics: handshakes by outcome, open connections, bytes; an accept span per connection", () =>
+  it.scoped("each connection holds the certificate set it started with until it ends: after a rotation the old set is freed once they all did", () =>
+    Effect.gen(function*() {
+      const pki = yield* sniPki
+      const files = yield* certificateFiles(pki.fallback)
+      const { certificates, port } = yield* serve(echo, {}, {
+        certificate: { chainFile: files.chain, keyFile: files.key }
+      })
+      const first = (yield* certificates.current).default.context
+      const peer = yield* client(port, pki.trust)
+      peer.socket.write("before\n")
+      yield* peer.waitFor(/before/)
+      // A handshake that fails takes the set and lets go of it too.
+      yield* socketEnd(yield* rawConnect(port, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n")))
+      yield* overwrite(files, yield* pki.issue(["localhost"]))
+      assert.strictEqual((yield* certificates.reload).generation, 2)
+      // Out of service, held by the open connection.
+      assert.isFalse(SslContext.isReleased(first))
+      peer.socket.write("still\n")
+      yield* peer.waitFor(/still/)
+      peer.socket.end()
+      yield* socketEnd(peer.socket)
+      // Freed once the server has released the connection (its handler ends at the peer's close).
+      yield* Effect.sleep("20 millis").pipe(
+        Effect.repeat({ until: () => SslContext.isReleased(first), times: 100 })
+      )
+      assert.isTrue(SslContext.isReleased(first))
+    }))
+
+  it.scoped("metrics: handshakes by outcome, open connections, bytes; an accept span per connection, ended with its outcome", () =>
     Effect.gen(function*() {
       const spans: Array<{ name: string; status: Exit.Exit<unknown, unknown> | undefined }> = []
       const base = yield* Effect.tracer
@@ -257,5 +339,9 @@ layer(LiveOpenSsl, { excludeTestServices: true })("NodeTlsSocketServer", (it) =>
       const accepted = spans.find((span) => span.name === "effect_openssl.accept")
       assert.isDefined(accepted)
       assert.isTrue(accepted?.status !== undefined && Exit.isSuccess(accepted.status))
+      // A handshake that fails ends its span with the failure.
+      yield* socketEnd(yield* rawConnect(port, new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n")))
+      const refused = spans.filter((span) => span.name === "effect_openssl.accept").at(-1)
+      assert.isTrue(refused?.status !== undefined && Exit.isFailure(refused.status), String(refused?.status))
     }))
 })
