@@ -7,8 +7,8 @@
  *   `NodeTlsDuplex.listen(http.createServer(app))`, Node's `https.createServer(app)`; load from
  *   wrk, or the in-repo Node client where wrk is not installed;
  * - server CPU per TLS 1.3 handshake under `openssl s_time -new` (`handshakeCpu.ts`) and echo
- *   MB/s in 16 KiB writes (`echo.ts`): ours are `TlsConnection` over `NodeTransport` and
- *   `TlsSocket` over `NodeSocket`, Node's a `node:tls` echo server.
+ *   MB/s in 16 KiB writes (`echo.ts`): ours are `TlsConnection` over `NodeTransport`,
+ *   `TlsSocket` over `NodeSocket` and `NodeTlsSocketServer`, Node's a `node:tls` echo server.
  *
  * Every pair is sampled in interleaved rounds; every server uses the same certificate, protocol
  * and cipher (checked when it starts).
@@ -32,7 +32,7 @@ export interface LoopbackOptions {
 
 const legend = "ours: HTTPS = NodeTlsDuplex.listen(http.createServer(app)); echo = TlsConnection.accept over " +
   "NodeTransport.fromDuplex(socket), and TlsSocket.makeServer over NodeSocket.fromDuplex(socket), for each socket " +
-  "of a net.Server. The floor: the same echo with no library, koffi and OpenSSL driven straight from the " +
+  "of a net.Server; NodeTlsSocketServer with its default limits, running the socket's writer. The floor: the same echo with no library, koffi and OpenSSL driven straight from the " +
   "socket's callbacks (what the library's own work adds is the difference to it). node: https.createServer(app); " +
   "a node:tls echo server (socket.pipe(socket))."
 
@@ -44,7 +44,7 @@ export const runLoopback = async (options: LoopbackOptions): Promise<{ table: st
   const sections: Array<Section> = []
 
   const servers = await startServers(
-    ["httpsOurs", "httpsNode", "echoConnection", "echoSocket", "echoFloor", "echoNode"],
+    ["httpsOurs", "httpsNode", "echoConnection", "echoSocket", "echoSocketServer", "echoFloor", "echoNode"],
     fixture
   )
   try {
@@ -52,6 +52,7 @@ export const runLoopback = async (options: LoopbackOptions): Promise<{ table: st
     const echoServers = {
       connection: servers.echoConnection,
       socket: servers.echoSocket,
+      socketServer: servers.echoSocketServer,
       floor: servers.echoFloor,
       node: servers.echoNode
     }

@@ -58,9 +58,11 @@ const expectedRows = [
   /^HTTPS latency, keep-alive, \d+ connections: p99/,
   /^server CPU per TLS 1\.3 handshake, TlsConnection over NodeTransport vs node:tls/,
   /^server CPU per TLS 1\.3 handshake, TlsSocket over NodeSocket vs node:tls/,
+  /^server CPU per TLS 1\.3 handshake, NodeTlsSocketServer \(.*\) vs node:tls/,
   /^server CPU per TLS 1\.3 handshake, no library \(.*the floor\) vs node:tls/,
   /^echo throughput, 16 KiB writes, TlsConnection over NodeTransport vs node:tls$/,
   /^echo throughput, 16 KiB writes, TlsSocket over NodeSocket vs node:tls$/,
+  /^echo throughput, 16 KiB writes, NodeTlsSocketServer \(.*\) vs node:tls$/,
   /^echo throughput, 16 KiB writes, no library \(.*the floor\) vs node:tls$/
 ]
 

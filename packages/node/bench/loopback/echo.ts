@@ -6,13 +6,13 @@ import { interleavedSamples } from "../../src/internal/bench/measure.js"
 import type { TlsFixture } from "../fixture.js"
 import { runLoadClient, target } from "./httpLoad.js"
 import type { EchoResult } from "./loadClient.js"
-import { type EchoServers, ourEchoServers } from "./server.js"
+import { echoServerKeys, type EchoServers, ourEchoServers } from "./server.js"
 import type { Settings } from "./settings.js"
 import type { Section } from "./table.js"
 
 export const echo = async (servers: EchoServers, fixture: TlsFixture, settings: Settings): Promise<Section> => {
   const samples = await interleavedSamples(
-    (["connection", "socket", "floor", "node"] as const).map((key) =>
+    echoServerKeys.map((key) =>
       [key, async () => {
         const result = await runLoadClient<EchoResult>({
           mode: "echo",

@@ -5,7 +5,7 @@
 import { interleavedSamples } from "../../src/internal/bench/measure.js"
 import type { TlsFixture } from "../fixture.js"
 import { installed, output } from "./command.js"
-import { type EchoServers, ourEchoServers, type Server, withCpu } from "./server.js"
+import { echoServerKeys, type EchoServers, ourEchoServers, type Server, withCpu } from "./server.js"
 import type { Settings } from "./settings.js"
 import type { Section } from "./table.js"
 
@@ -29,7 +29,7 @@ export const handshakeCpu = async (servers: EchoServers, fixture: TlsFixture, se
   const available = installed("openssl")
   const samples = available ?
     await interleavedSamples(
-      (["connection", "socket", "floor", "node"] as const).map((key) =>
+      echoServerKeys.map((key) =>
         [key, async () => {
           const { cpuMicros, result: handshakes } = await withCpu(servers[key], () => sTime(servers[key]))
           return cpuMicros / handshakes

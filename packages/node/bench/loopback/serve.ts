@@ -10,6 +10,7 @@
  * resumption, Node's servers do not), and they would not do the same work per connection.
  */
 import type { OpenSsl } from "@effect-openssl/core/OpenSsl"
+import type * as ServerContext from "@effect-openssl/core/ServerContext"
 import type * as SslContext from "@effect-openssl/core/SslContext"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -25,15 +26,19 @@ import { loadTlsFixture } from "../fixture.js"
 
 const fixture = loadTlsFixture()
 
-/** The server context of our programs. */
-export const ourContext: SslContext.Options = {
-  role: "server",
-  certificate: { chain: fixture.certPem, key: Redacted.make(fixture.keyPem) },
+const certificate = { chain: fixture.certPem, key: Redacted.make(fixture.keyPem) }
+const settings = {
   minProtocol: "TLSv1.3",
   ciphersuites: fixture.cipher,
   options: ["NO_TICKET"],
   sessionCacheMode: "off"
-}
+} as const
+
+/** The server context of our programs... */
+export const ourContext: SslContext.Options = { role: "server", certificate, ...settings }
+
+/** ...and the same as a `ServerContext` (for the server layers). */
+export const ourServerContext: ServerContext.Options = { certificate, ...settings }
 
 /** The same settings for `node:tls` and `node:https` servers. */
 export const nodeOptions: tls.TlsOptions = {

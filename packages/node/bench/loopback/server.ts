@@ -34,10 +34,14 @@ export interface HttpsServers {
   readonly node: Server
 }
 
-/** The TLS echo servers: `servers/echoConnection.ts`, `servers/echoSocket.ts`, `servers/echoNode.ts`. */
+/**
+ * The TLS echo servers: `servers/echoConnection.ts`, `servers/echoSocket.ts`,
+ * `servers/echoSocketServer.ts`, `servers/echoNode.ts`.
+ */
 export interface EchoServers {
   readonly connection: Server
   readonly socket: Server
+  readonly socketServer: Server
   /** No library: the floor (`servers/echoFloor.ts`). */
   readonly floor: Server
   readonly node: Server
@@ -47,8 +51,12 @@ export interface EchoServers {
 export const ourEchoServers = [
   ["connection", "TlsConnection over NodeTransport"],
   ["socket", "TlsSocket over NodeSocket"],
+  ["socketServer", "NodeTlsSocketServer (limits, metrics, spans)"],
   ["floor", "no library (koffi and OpenSSL straight on node:net: the floor)"]
 ] as const
+
+/** Every echo server, ours and node's, in the order of their rounds. */
+export const echoServerKeys: ReadonlyArray<keyof EchoServers> = [...ourEchoServers.map(([key]) => key), "node"]
 
 /** Start the server program `name` on the running Node, and check it with `probe`. */
 export const startServer = async (name: string, fixture: TlsFixture): Promise<Server> => {
