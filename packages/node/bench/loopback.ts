@@ -5,7 +5,9 @@
  * - HTTPS requests/s, keep-alive and with a new connection per request, and the server CPU per
  *   request (`requestRate.ts`); p50 / p99 latency at 10 connections (`latency.ts`): ours is
  *   `NodeTlsDuplex.listen(http.createServer(app))`, Node's `https.createServer(app)`; load from
- *   wrk, or the in-repo Node client where wrk is not installed;
+ *   wrk, or the in-repo Node client where wrk is not installed; and requests/s of an
+ *   `@effect/platform` app behind `NodeTlsHttpServer` and behind `NodeHttpServer` over
+ *   `https.createServer`;
  * - server CPU per TLS 1.3 handshake under `openssl s_time -new` (`handshakeCpu.ts`) and echo
  *   MB/s in 16 KiB writes (`echo.ts`): ours are `TlsConnection` over `NodeTransport`,
  *   `TlsSocket` over `NodeSocket` and `NodeTlsSocketServer`, Node's a `node:tls` echo server.
@@ -44,7 +46,17 @@ export const runLoopback = async (options: LoopbackOptions): Promise<{ table: st
   const sections: Array<Section> = []
 
   const servers = await startServers(
-    ["httpsOurs", "httpsNode", "echoConnection", "echoSocket", "echoSocketServer", "echoFloor", "echoNode"],
+    [
+      "httpsOurs",
+      "httpsNode",
+      "httpsPlatformOurs",
+      "httpsPlatformNode",
+      "echoConnection",
+      "echoSocket",
+      "echoSocketServer",
+      "echoFloor",
+      "echoNode"
+    ],
     fixture
   )
   try {
@@ -56,9 +68,16 @@ export const runLoopback = async (options: LoopbackOptions): Promise<{ table: st
       floor: servers.echoFloor,
       node: servers.echoNode
     }
+    const platform = { ours: servers.httpsPlatformOurs, node: servers.httpsPlatformNode }
     sections.push(
       await requestRate(https, load, settings),
       await latency(https, load, settings),
+      {
+        ...await requestRate(platform, load, settings, "HTTPS, @effect/platform app,"),
+        limits: "@effect/platform app: the same app (HttpServerResponse.text) behind NodeTlsHttpServer (ours, with " +
+          "its default limits, metrics and spans) and behind NodeHttpServer over https.createServer (node): what " +
+          "an app that swaps the one layer for the other sees. The platform's own work per request is in both."
+      },
       await handshakeCpu(echoServers, fixture, settings),
       await echo(echoServers, fixture, settings)
     )

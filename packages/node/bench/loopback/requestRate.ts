@@ -10,10 +10,15 @@ import type { Comparison, Section } from "./table.js"
 
 const CONNECTIONS = 20
 
+/**
+ * `servers` are named `name` in the rows: "HTTPS" for the `node:http` app on both TLS stacks,
+ * and a name of their own for other pairs.
+ */
 export const requestRate = async (
   servers: HttpsServers,
   load: HttpLoad,
-  settings: Settings
+  settings: Settings,
+  name = "HTTPS"
 ): Promise<Section> => {
   const rows: Array<Comparison> = []
   const results: Array<HttpResult> = []
@@ -32,12 +37,12 @@ export const requestRate = async (
     results.push(...[...runs.ours, ...runs.node].map(({ result }) => result))
     const label = newConnections ? "new TLS connection per request (Connection: close)" : "keep-alive"
     rows.push({
-      name: `HTTPS ${label}, ${CONNECTIONS} connections: requests/s`,
+      name: `${name} ${label}, ${CONNECTIONS} connections: requests/s`,
       unit: "req/s",
       ours: runs.ours.map(({ result }) => result.requestsPerSecond),
       node: runs.node.map(({ result }) => result.requestsPerSecond)
     }, {
-      name: `HTTPS ${label}: server CPU per request (lower is better)`,
+      name: `${name} ${label}: server CPU per request (lower is better)`,
       unit: "µs",
       ours: runs.ours.map(({ cpuMicros, result }) => cpuMicros / result.requests),
       node: runs.node.map(({ cpuMicros, result }) => cpuMicros / result.requests)

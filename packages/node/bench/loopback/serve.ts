@@ -12,6 +12,7 @@
 import type { OpenSsl } from "@effect-openssl/core/OpenSsl"
 import type * as ServerContext from "@effect-openssl/core/ServerContext"
 import type * as SslContext from "@effect-openssl/core/SslContext"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -55,6 +56,9 @@ export const hello: http.RequestListener = (_req, res) => {
   res.end("hello\n")
 }
 
+/** The same app for the `@effect/platform` servers. */
+export const helloApp = Effect.succeed(HttpServerResponse.text("hello\n"))
+
 /** Listen on a free loopback port. */
 export const listen = (server: net.Server): Promise<net.AddressInfo> =>
   new Promise((resolve, reject) => {
@@ -92,3 +96,17 @@ export const serveEffect = <E>(program: Effect.Effect<net.AddressInfo, E, OpenSs
     process.exit(1)
   })
 }
+
+/** Where an `@effect/platform` server (`HttpServer`, `SocketServer`) listens. */
+type PlatformAddress =
+  | { readonly _tag: "TcpAddress"; readonly hostname: string; readonly port: number }
+  | { readonly _tag: "UnixAddress"; readonly path: string }
+
+/** `serveEffect` for a program that starts an `@effect/platform` server on TCP. */
+export const servePlatform = <E>(
+  program: Effect.Effect<{ readonly address: PlatformAddress }, E, OpenSsl | Scope.Scope>
+): void =>
+  serveEffect(Effect.flatMap(program, ({ address }) =>
+    address._tag === "TcpAddress"
+      ? Effect.succeed({ address: address.hostname, family: "IPv4", port: address.port } satisfies net.AddressInfo)
+      : Effect.dieMessage("the server listens on a Unix socket, not TCP")))

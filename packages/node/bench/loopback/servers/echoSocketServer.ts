@@ -6,11 +6,10 @@ import * as ServerContext from "@effect-openssl/core/ServerContext"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as net from "node:net"
 import * as NodeTlsSocketServer from "../../../src/NodeTlsSocketServer.js"
-import { ourServerContext, serveEffect } from "../serve.js"
+import { ourServerContext, servePlatform } from "../serve.js"
 
-serveEffect(Effect.gen(function*() {
+servePlatform(Effect.gen(function*() {
   const context = yield* Layer.build(ServerContext.layer(ourServerContext).pipe(Layer.provide(NodeContext.layer)))
   const server = yield* Effect.provide(NodeTlsSocketServer.make({ host: "127.0.0.1" }), context)
   yield* Effect.forkScoped(server.run((socket) =>
@@ -19,7 +18,5 @@ serveEffect(Effect.gen(function*() {
       yield* socket.run(write)
     }).pipe(Effect.scoped)
   ))
-  const address = server.address
-  if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("not a TCP address")
-  return { address: address.hostname, family: "IPv4", port: address.port } satisfies net.AddressInfo
+  return server
 }))
